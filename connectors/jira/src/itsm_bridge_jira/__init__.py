@@ -1,0 +1,1 @@
+"""itsm-bridge connector for Jira (work in progress)."""

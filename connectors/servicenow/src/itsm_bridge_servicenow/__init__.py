@@ -1,0 +1,1 @@
+"""itsm-bridge connector for ServiceNow (work in progress)."""

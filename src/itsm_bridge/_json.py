@@ -1,0 +1,50 @@
+"""JSON encoding and decoding, with orjson when it is installed (the ``fast`` extra).
+
+Decoding is the largest single cost of a pull (see docs/performance.md); orjson roughly
+halves it. The stdlib is the fallback so the core keeps its four dependencies.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["HAVE_ORJSON", "dumps", "loads"]
+
+from types import ModuleType
+
+_orjson: ModuleType | None
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - exercised when the extra is absent
+    _orjson = None
+
+HAVE_ORJSON = _orjson is not None
+
+
+def loads(data: bytes | str) -> Any:
+    if _orjson is not None:
+        try:
+            return _orjson.loads(data)
+        except _orjson.JSONDecodeError as exc:
+            raise ValueError(str(exc)) from None
+    return json.loads(data)
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def dumps(value: Any, *, sort_keys: bool = False) -> str:
+    """Compact JSON text (UTF-8, no ASCII escaping)."""
+    if _orjson is not None:
+        option = _orjson.OPT_SORT_KEYS if sort_keys else 0
+        encoded: bytes = _orjson.dumps(value, default=_default, option=option)
+        return encoded.decode()
+    return json.dumps(
+        value, default=_default, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys
+    )

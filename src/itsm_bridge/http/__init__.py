@@ -1,0 +1,92 @@
+"""Everything that touches HTTP: transport, rate governor, auth, paginators and redaction.
+
+Connectors never import ``requests`` or ``tenacity`` themselves; they describe requests and hand
+them to :class:`Transport`, through :func:`fetch_pages` for the common loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from itsm_bridge.errors import ResponseFormatError
+from itsm_bridge.http.auth import BasicAuth, BearerAuth, OAuth2, OAuth2Token
+from itsm_bridge.http.governor import RateGovernor, governor_for, parse_retry_after
+from itsm_bridge.http.paginators import (
+    KeysetPaginator,
+    LinkHeaderPaginator,
+    OffsetPaginator,
+    PageRequest,
+    Paginator,
+    TokenPaginator,
+    dig,
+)
+from itsm_bridge.http.redaction import redact_headers, redact_text, redact_url, register_secret
+from itsm_bridge.http.transport import HttpResponse, RetryPolicy, Transport, TransportStats
+
+__all__ = [
+    "BasicAuth",
+    "BearerAuth",
+    "HttpResponse",
+    "KeysetPaginator",
+    "LinkHeaderPaginator",
+    "OAuth2",
+    "OAuth2Token",
+    "OffsetPaginator",
+    "PageRequest",
+    "Paginator",
+    "RateGovernor",
+    "RawPage",
+    "RetryPolicy",
+    "TokenPaginator",
+    "Transport",
+    "TransportStats",
+    "dig",
+    "fetch_pages",
+    "governor_for",
+    "parse_retry_after",
+    "redact_headers",
+    "redact_text",
+    "redact_url",
+    "register_secret",
+]
+
+
+@dataclass(frozen=True)
+class RawPage:
+    """One page of raw records and the response it came from."""
+
+    records: list[Any]
+    response: HttpResponse
+
+
+def fetch_pages(
+    transport: Transport,
+    request: PageRequest,
+    paginator: Paginator,
+    *,
+    records_path: str | None,
+    endpoint: str | None = None,
+) -> Iterator[RawPage]:
+    """The paging loop: send, extract records, ask the paginator for the next request."""
+    current: PageRequest | None = paginator.first(request)
+    while current is not None:
+        response = transport.request(
+            current.method,
+            current.path,
+            params=current.params,
+            json=current.json,
+            endpoint=endpoint,
+        )
+        records = dig(response.data, records_path)
+        if records is None:
+            records = []
+        if not isinstance(records, list):
+            raise ResponseFormatError(
+                f"expected a list at {records_path!r}, got {type(records).__name__}",
+                context=None,
+                source=transport.connector,
+            )
+        yield RawPage(records, response)
+        current = paginator.next(current, response.data, response.headers, records)

@@ -1,0 +1,507 @@
+"""The transport: the only code in itsm-bridge that sends HTTP.
+
+One ``requests.Session`` per transport with a pool sized to the concurrency; connect and read
+timeouts; exactly one retry policy (built from tenacity parts) around the send; the host's shared
+rate governor; content-type checking, so that an HTML page answered with status 200 (a hibernating
+instance, an SSO login page) is an error and never data; bounded body size; and DEBUG logging in
+which every URL, header and body excerpt has passed through redaction.
+
+The error policy, status by status:
+
+=========================  =========================================================
+status / failure           what the transport does
+=========================  =========================================================
+2xx + JSON                 decoded and returned
+2xx + HTML or bad JSON     ResponseFormatError (not retried: a login page stays one)
+401                        the auth may refresh once and resend, else AuthenticationError
+403                        PermissionDeniedError
+404                        EndpointNotFoundError
+400, 405-428, 431-499      ConfigurationError (the request is wrong; the body says why)
+429                        retried; Retry-After is a floor; RateLimitedError when spent
+502, 503, 504              retried with exponential backoff; ServerError when spent
+500, other 5xx             ServerError at once (a retried bad query would fail again)
+connection, timeout,
+truncated body             retried; SourceConnectionError when spent
+=========================  =========================================================
+
+Callers may ``accept`` extra statuses to read a vendor's error envelope themselves (ServiceNow
+reports a cancelled transaction that way).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base
+
+from itsm_bridge import _json
+from itsm_bridge.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    EndpointNotFoundError,
+    InsecureTransportError,
+    ItsmBridgeError,
+    PermissionDeniedError,
+    RateLimitedError,
+    RequestContext,
+    ResponseFormatError,
+    ServerError,
+    SourceConnectionError,
+)
+from itsm_bridge.http.governor import RateGovernor, governor_for, parse_retry_after
+from itsm_bridge.http.redaction import redact_headers, redact_text, redact_url
+
+__all__ = ["HttpResponse", "RetryPolicy", "Transport", "TransportStats"]
+
+log = logging.getLogger("itsm_bridge.http")
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+_USER_AGENT = "itsm-bridge/0.1 (+https://github.com/itsm-bridge/itsm-bridge)"
+_EXCERPT = 300
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds and shape of the one retry policy.
+
+    Waits grow as ``initial * 2**n`` up to ``max_wait``, with full jitter on top; a ``Retry-After``
+    header is a floor under the wait, never a ceiling. Attempts and total time are both bounded.
+    """
+
+    max_attempts: int = 6
+    max_total_seconds: float = 300.0
+    initial_wait: float = 0.5
+    max_wait: float = 30.0
+    jitter: float = 0.5
+
+
+@dataclass
+class TransportStats:
+    """Counters for the run report; updated under a lock by every thread."""
+
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    bytes_received: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "retries": self.retries,
+                "throttled": self.throttled,
+                "bytes_received": self.bytes_received,
+            }
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """A decoded response. ``data`` is the parsed JSON (``None`` for an empty body)."""
+
+    status: int
+    headers: CaseInsensitiveDict[str]
+    url: str
+    data: Any
+    elapsed: float
+
+
+class _Retryable(Exception):
+    """Internal: a failure the policy may retry; carries the error to raise when spent."""
+
+    def __init__(self, error: ItsmBridgeError, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+class _Wait(wait_base):
+    def __init__(self, policy: RetryPolicy, rng: random.Random) -> None:
+        self.policy = policy
+        self.rng = rng
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        n = retry_state.attempt_number - 1
+        backoff = min(self.policy.max_wait, self.policy.initial_wait * (2**n))
+        backoff += self.rng.uniform(0, self.policy.jitter * backoff)
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        floor = exc.retry_after if isinstance(exc, _Retryable) and exc.retry_after else 0.0
+        return float(max(floor, backoff))
+
+
+class _Stop(stop_base):
+    """Stop after ``max_attempts`` or when the next wait would cross ``max_total_seconds``."""
+
+    def __init__(self, policy: RetryPolicy, clock: Callable[[], float], wait: _Wait) -> None:
+        self.policy = policy
+        self.clock = clock
+        self.wait = wait
+        self.started: float | None = None
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        if retry_state.attempt_number >= self.policy.max_attempts:
+            return True
+        if self.started is None:
+            return False
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        floor = exc.retry_after if isinstance(exc, _Retryable) and exc.retry_after else 0.0
+        elapsed = self.clock() - self.started
+        return elapsed + floor > self.policy.max_total_seconds
+
+
+def _is_loopback(host: str) -> bool:
+    if host in {"localhost", "localhost.localdomain"} or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Transport:
+    """Sends requests for one source (base URL + auth), within the host's shared governor.
+
+    Thread-safe: connectors fetch independent ranges from several threads through one transport.
+    ``sleep`` and ``clock`` are injectable so retry tests run in milliseconds.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: requests.auth.AuthBase | None = None,
+        connector: str | None = None,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        retry: RetryPolicy | None = None,
+        governor: RateGovernor | None = None,
+        rate: float | None = None,
+        max_concurrency: int = 4,
+        verify: bool | str = True,
+        allow_insecure_http: bool = False,
+        max_body_bytes: int = 256 * 1024 * 1024,
+        headers: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        session: requests.Session | None = None,
+        seed: int | None = None,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ConfigurationError(f"base URL must be http(s)://host[...], got {base_url!r}")
+        if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+            raise InsecureTransportError(
+                f"refusing plain http:// to {parts.hostname}: credentials would travel in clear "
+                "text; use https:// or pass allow_insecure_http=True"
+            )
+        self.base_url = base_url.rstrip("/") + "/"
+        self.connector = connector
+        self.timeout = timeout
+        self.policy = retry or RetryPolicy()
+        self.governor = governor or governor_for(
+            parts.netloc, rate=rate, max_concurrency=max_concurrency
+        )
+        self.max_body_bytes = max_body_bytes
+        self.stats = TransportStats()
+        self._auth = auth
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = random.Random(seed)
+        self._owns_session = session is None
+        self.session = session or requests.Session()
+        pool = max(max_concurrency, self.governor.max_concurrency)
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.verify = verify
+        self.session.headers.update({"User-Agent": _USER_AGENT, "Accept": "application/json"})
+        if headers:
+            self.session.headers.update(headers)
+
+    def __repr__(self) -> str:
+        return f"Transport({redact_url(self.base_url)!r}, connector={self.connector!r})"
+
+    def close(self) -> None:
+        if self._owns_session:
+            self.session.close()
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def url_for(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return urljoin(self.base_url, path.lstrip("/"))
+
+    def get(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        endpoint: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        accept: Collection[int] = (),
+    ) -> HttpResponse:
+        return self.request(
+            "GET", path, params=params, endpoint=endpoint, headers=headers, accept=accept
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        endpoint: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        accept: Collection[int] = (),
+        auth: requests.auth.AuthBase | None = None,
+    ) -> HttpResponse:
+        """Send one logical request, retrying per the policy; return the decoded response."""
+        url = self.url_for(path)
+        wait = _Wait(self.policy, self._rng)
+        stop = _Stop(self.policy, self._clock, wait)
+        stop.started = self._clock()
+        retrying = Retrying(
+            retry=retry_if_exception_type(_Retryable),
+            wait=wait,
+            stop=stop,
+            sleep=self._sleep,
+            reraise=True,
+            before_sleep=self._before_sleep,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._send_once(
+                        method, url, params, json, data, endpoint, headers, accept, auth
+                    )
+        except _Retryable as spent:
+            raise spent.error from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        self.stats.add(retries=1)
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.info("retrying in %.2fs after: %s", wait, exc)
+
+    def _context(
+        self,
+        method: str,
+        url: str,
+        endpoint: str | None,
+        status: int | None = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> RequestContext:
+        excerpt = None
+        if body:
+            excerpt = redact_text(body[:_EXCERPT].decode("utf-8", "replace")).strip() or None
+        request_id = None
+        if headers is not None:
+            lowered = {k.lower(): v for k, v in headers.items()}
+            request_id = (
+                lowered.get("x-request-id")
+                or lowered.get("x-arequestid")
+                or lowered.get("x-transaction-id")
+                or lowered.get("x-servicenow-request-id")
+                or lowered.get("atl-traceid")
+            )
+        return RequestContext(
+            connector=self.connector,
+            endpoint=endpoint,
+            method=method,
+            url=redact_url(url),
+            status=status,
+            body_excerpt=excerpt,
+            request_id=request_id,
+        )
+
+    def _send_once(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        data: Mapping[str, str] | None,
+        endpoint: str | None,
+        headers: Mapping[str, str] | None,
+        accept: Collection[int],
+        auth: requests.auth.AuthBase | None,
+        *,
+        refreshed: bool = False,
+    ) -> HttpResponse:
+        started = self._clock()
+        use_auth = auth or self._auth
+        try:
+            with self.governor.slot():
+                self.stats.add(requests=1)
+                response = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json_body,
+                    data=data,
+                    headers=headers,
+                    auth=use_auth,
+                    timeout=self.timeout,
+                    stream=True,
+                )
+                try:
+                    body = self._read_body(response, method, url, endpoint)
+                finally:
+                    response.close()
+        except requests.exceptions.SSLError as exc:
+            raise SourceConnectionError(
+                f"TLS verification failed: {type(exc).__name__} (supply the CA bundle with "
+                "verify=PATH, never disable verification against production)",
+                context=self._context(method, url, endpoint),
+            ) from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            error = SourceConnectionError(
+                f"{type(exc).__name__}: {redact_text(str(exc))[:200]}",
+                context=self._context(method, url, endpoint),
+            )
+            raise _Retryable(error) from None
+        elapsed = self._clock() - started
+        status = response.status_code
+        self.governor.observe(status, response.headers)
+        self.stats.add(bytes_received=len(body))
+        full_url = response.url or url
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s -> %s in %.3fs headers=%s body=%r",
+                method,
+                redact_url(full_url),
+                status,
+                elapsed,
+                redact_headers(response.headers),
+                redact_text(body[:_EXCERPT].decode("utf-8", "replace")),
+            )
+        if status == 401 and not refreshed and _refresh_after_401(use_auth):
+            return self._send_once(
+                method, url, params, json_body, data, endpoint, headers, accept, auth,
+                refreshed=True,
+            )  # fmt: skip
+        if status < 300 or status in accept:
+            return HttpResponse(
+                status=status,
+                headers=response.headers,
+                url=redact_url(full_url),
+                data=self._decode(body, response, method, full_url, endpoint),
+                elapsed=elapsed,
+            )
+        context = self._context(method, full_url, endpoint, status, body, response.headers)
+        raise self._status_error(status, context, response.headers)
+
+    def _read_body(
+        self, response: requests.Response, method: str, url: str, endpoint: str | None
+    ) -> bytes:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise ResponseFormatError(
+                f"response body of {declared} bytes exceeds the {self.max_body_bytes}-byte limit",
+                context=self._context(method, url, endpoint, response.status_code),
+            )
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(chunk_size=256 * 1024):
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise ResponseFormatError(
+                    f"response body exceeds the {self.max_body_bytes}-byte limit",
+                    context=self._context(method, url, endpoint, response.status_code),
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _decode(
+        self,
+        body: bytes,
+        response: requests.Response,
+        method: str,
+        url: str,
+        endpoint: str | None,
+    ) -> Any:
+        if not body.strip():
+            return None
+        content_type = response.headers.get("Content-Type", "").lower()
+        looks_html = body.lstrip()[:1] == b"<"
+        if "html" in content_type or "xml" in content_type or looks_html:
+            raise ResponseFormatError(
+                f"expected JSON but got {content_type or 'an untyped body'} (status "
+                f"{response.status_code}): a login page, a hibernating instance or a proxy "
+                f"answered instead of the API at {redact_url(url)}",
+                context=self._context(
+                    method, url, endpoint, response.status_code, body, response.headers
+                ),
+            )
+        try:
+            return _json.loads(body)
+        except ValueError as exc:
+            raise ResponseFormatError(
+                f"malformed JSON ({str(exc)[:120]}) from {redact_url(url)}",
+                context=self._context(
+                    method, url, endpoint, response.status_code, body, response.headers
+                ),
+            ) from None
+
+    def _status_error(
+        self, status: int, context: RequestContext, headers: Mapping[str, str]
+    ) -> Exception:
+        if status == 429:
+            after = parse_retry_after(headers.get("Retry-After"))
+            return _Retryable(
+                RateLimitedError("rate limited (429) after the retry budget", context=context),
+                retry_after=after,
+            )
+        if status in RETRY_STATUSES:
+            after = parse_retry_after(headers.get("Retry-After"))
+            return _Retryable(
+                ServerError(f"server error {status} after the retry budget", context=context),
+                retry_after=after,
+            )
+        if status == 401:
+            return AuthenticationError(
+                "authentication failed (401): check the credentials", context=context
+            )
+        if status == 403:
+            return PermissionDeniedError(
+                "permission denied (403): the account may not read this", context=context
+            )
+        if status == 404:
+            return EndpointNotFoundError(
+                "not found (404): check the base URL, collection name and API version",
+                context=context,
+            )
+        if 400 <= status < 500:
+            return ConfigurationError(f"request rejected ({status})", context=context)
+        return ServerError(f"server error {status}", context=context)
+
+
+def _refresh_after_401(auth: requests.auth.AuthBase | None) -> bool:
+    refresh = getattr(auth, "refresh_after_401", None)
+    return bool(refresh()) if callable(refresh) else False
