@@ -8,6 +8,12 @@ from __future__ import annotations
 from itsm_bridge.sandbox.faults import Fault, FaultPlan
 from itsm_bridge.sandbox.generator import generate_company, generate_items
 from itsm_bridge.sandbox.model import Company, TruthItem
+from itsm_bridge.sandbox.platform import (
+    PlatformSandbox,
+    SandboxFactory,
+    available_sandboxes,
+    make_sandbox,
+)
 from itsm_bridge.sandbox.server import (
     App,
     SandboxRequest,
@@ -21,11 +27,15 @@ __all__ = [
     "Company",
     "Fault",
     "FaultPlan",
+    "PlatformSandbox",
+    "SandboxFactory",
     "SandboxRequest",
     "SandboxResponse",
     "SandboxServer",
     "TruthItem",
+    "available_sandboxes",
     "generate_company",
     "generate_items",
     "json_response",
+    "make_sandbox",
 ]

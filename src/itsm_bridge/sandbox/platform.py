@@ -1,0 +1,87 @@
+"""The contract between the core and each connector's fake platform.
+
+A connector package registers a factory in the entry-point group ``itsm_bridge.sandboxes`` under
+its connector's name. The demo, the benchmarks and the conformance kit find sandboxes there, so
+the core never imports a connector package::
+
+    [project.entry-points."itsm_bridge.sandboxes"]
+    servicenow = "itsm_bridge_servicenow.sandbox:make_sandbox"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+from typing import Any, Protocol, Self
+
+import requests
+
+from itsm_bridge.errors import UnknownConnectorError
+from itsm_bridge.sandbox.faults import FaultPlan
+from itsm_bridge.sandbox.model import TruthItem
+
+__all__ = ["PlatformSandbox", "SandboxFactory", "available_sandboxes", "make_sandbox"]
+
+SANDBOX_GROUP = "itsm_bridge.sandboxes"
+
+
+class PlatformSandbox(Protocol):
+    """A running fake platform serving a list of :class:`TruthItem` on loopback."""
+
+    connector: str  # the connector name that reads this sandbox
+
+    @property
+    def url(self) -> str: ...
+
+    def start(self) -> Self: ...
+
+    def stop(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def auth(self) -> requests.auth.AuthBase:
+        """Credentials the sandbox accepts."""
+        ...
+
+    def connect_options(self) -> dict[str, Any]:
+        """Options to pass to ``ib.connect`` for this sandbox (allow_insecure_http, ...)."""
+        ...
+
+    def visible_items(self) -> list[TruthItem]:
+        """The current version of every record a client may see (ACL-hidden ones excluded)."""
+        ...
+
+
+class SandboxFactory(Protocol):
+    def __call__(
+        self,
+        items: Sequence[TruthItem],
+        *,
+        faults: FaultPlan | None = None,
+        timezone: str = "UTC",
+        seed: int = 0,
+    ) -> PlatformSandbox: ...
+
+
+def available_sandboxes() -> list[str]:
+    return sorted(ep.name for ep in entry_points(group=SANDBOX_GROUP))
+
+
+def make_sandbox(
+    name: str,
+    items: Sequence[TruthItem],
+    *,
+    faults: FaultPlan | None = None,
+    timezone: str = "UTC",
+    seed: int = 0,
+) -> PlatformSandbox:
+    """Build (not start) the sandbox registered for connector ``name``."""
+    for ep in entry_points(group=SANDBOX_GROUP):
+        if ep.name == name:
+            factory: SandboxFactory = ep.load()
+            return factory(items, faults=faults, timezone=timezone, seed=seed)
+    raise UnknownConnectorError(
+        f"no sandbox registered for {name!r} (installed: {', '.join(available_sandboxes())})"
+    )
