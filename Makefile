@@ -9,7 +9,7 @@ SRC_TREES := src $(addsuffix /src,$(CONNECTOR_DIRS))
 TEST_TREES := tests $(addsuffix /tests,$(CONNECTOR_DIRS))
 STAMP := $(VENV)/.installed
 
-.PHONY: help install lint types unit test demo bench soak docs clean
+.PHONY: help install browser lint types unit test demo bench soak docs clean
 
 help:
 	@echo "make demo   - the whole product on built-in sandbox instances"
@@ -32,7 +32,10 @@ lint: install
 types: install
 	$(VENV)/bin/mypy --strict $(SRC_TREES)
 
-unit: install
+browser:
+	@bash scripts/ensure-browser.sh
+
+unit: install browser
 	$(PY) -m pytest $(TEST_TREES) $(PYTEST_ARGS)
 
 test: lint types unit
