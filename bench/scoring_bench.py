@@ -1,0 +1,83 @@
+"""Scoring throughput on one core: ``python bench/scoring_bench.py N RUNS``.
+
+Realistic input: WorkItems of every kind each connector supports, generated, served by the
+connectors' own sandboxes in this process and pulled through ``pull()`` (untimed). Then the
+process is pinned to one CPU and ``score(items)`` with the default rules is timed, consumed to the
+end, ``RUNS`` times; prints one JSON object with the median items/s.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def load_items(total: int) -> list[Any]:
+    import itsm_bridge as ib
+    from itsm_bridge.sandbox import available_sandboxes, generate_items, make_sandbox
+
+    platforms = [p for p in ("servicenow", "jira") if p in available_sandboxes()]
+    items: list[Any] = []
+    for platform in platforms:
+        kinds = ib.connector_class(platform)("http://127.0.0.1:9", allow_insecure_http=True).kinds
+        per_kind = max(1, total // (len(platforms) * len(kinds)))
+        truth = [t for k in kinds for t in generate_items(k, per_kind, seed=11, platform=platform)]
+        with make_sandbox(platform, truth) as sandbox:
+            opts = sandbox.connect_options()
+            with ib.connect(platform, sandbox.url, auth=sandbox.auth(), **opts) as conn:
+                items.extend(conn.pull(kinds=list(kinds)))
+    return items
+
+
+def main(argv: list[str]) -> int:
+    total = int(argv[0]) if argv else 60_000
+    runs = int(argv[1]) if len(argv) > 1 else 3
+    out: dict[str, Any] = {}
+    try:
+        from itsm_bridge.scoring import score
+
+        items = load_items(total)
+    except Exception as exc:
+        print(json.dumps({"error": f"{type(exc).__name__}: {exc}"[:500]}))
+        return 0
+    pinned: Any = "no (sched_setaffinity unavailable)"
+    if hasattr(os, "sched_setaffinity"):
+        cpu = max(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpu})
+        pinned = f"cpu {cpu}"
+    gc.collect()
+    rates = []
+    labels: Counter[str] = Counter()
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        count = 0
+        for scored in score(items):
+            count += 1
+            if not rates:
+                labels[str(getattr(getattr(scored, "verdict", None), "label", "?"))] += 1
+        rates.append(count / (time.perf_counter() - t0))
+    out.update(
+        items=len(items),
+        runs=runs,
+        items_per_s=statistics.median(rates),
+        rates=rates,
+        pinned=pinned,
+        kinds=dict(Counter(i.kind.value for i in items)),
+        labels=dict(labels),
+    )
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
