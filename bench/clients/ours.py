@@ -46,6 +46,10 @@ def pull_list(t: Target) -> Fetch:
 def sync(t: Target) -> Callable[[], Callable[[], Collection[str]]]:
     """``ib.sync`` into a fresh SQLite store; ids are read back from the store after the clock."""
     import itsm_bridge as ib
+    import itsm_bridge.sync
+
+    # ib.sync is the public function once __init__ re-exports it; until then the subpackage's.
+    run_sync = ib.sync if callable(ib.sync) else itsm_bridge.sync.sync
 
     conn = connect(t)
     db = Path(t.workdir) / f"sync-{t.scenario}-{os.getpid()}.db"
@@ -53,7 +57,7 @@ def sync(t: Target) -> Callable[[], Callable[[], Collection[str]]]:
         Path(f"{db}{suffix}").unlink(missing_ok=True)
 
     def fetch() -> Callable[[], Collection[str]]:
-        ib.sync(conn, store=str(db), kinds=[t.kind])  # type: ignore[attr-defined]
+        run_sync(conn, store=str(db), kinds=[t.kind])
         return lambda: store_ids(db)
 
     return fetch
