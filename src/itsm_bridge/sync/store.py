@@ -724,6 +724,47 @@ class Store:
                     payload["scoring"] = _verdict(label, p, reasons)
                     yield ScoredItem.model_validate(payload)
 
+    # -- exports ---------------------------------------------------------------------------------
+
+    def export(
+        self,
+        path: str | os.PathLike[str],
+        fmt: str = "jsonl",
+        *,
+        ruleset: str | None = None,
+        sources: Iterable[str] | None = None,
+        kinds: Iterable[Kind | str] | None = None,
+    ) -> int:
+        """Write live items (scored with ``ruleset``'s verdicts when given) atomically to ``path``.
+
+        ``fmt`` is ``jsonl``, ``csv`` or ``parquet`` (the ``parquet`` extra). Returns the count.
+        """
+        from itsm_bridge.sync.exports import write_items
+
+        items: Iterable[WorkItem] = (
+            self.items(sources=sources, kinds=kinds)
+            if ruleset is None
+            else self.scored_items(ruleset, sources=sources, kinds=kinds)
+        )
+        return write_items(items, path, fmt)
+
+    def to_dataframe(
+        self,
+        *,
+        ruleset: str | None = None,
+        sources: Iterable[str] | None = None,
+        kinds: Iterable[Kind | str] | None = None,
+    ) -> Any:
+        """Live items as a pandas DataFrame (the ``pandas`` extra); verdicts with ``ruleset``."""
+        from itsm_bridge.sync.exports import to_dataframe
+
+        items: Iterable[WorkItem] = (
+            self.items(sources=sources, kinds=kinds)
+            if ruleset is None
+            else self.scored_items(ruleset, sources=sources, kinds=kinds)
+        )
+        return to_dataframe(items)
+
 
 def _verdict(label: str, p_business: float, reasons: str) -> Verdict:
     return Verdict(

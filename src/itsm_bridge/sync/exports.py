@@ -1,0 +1,201 @@
+"""Exports: JSONL, CSV, Parquet and pandas, streamed, with atomic output files.
+
+Every file is written to a temporary sibling and moved over the target with ``os.replace`` only
+when complete, so a failed or killed export leaves the previous file untouched and a reader never
+sees half a file. Parquet and pandas are optional extras, imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from itsm_bridge import _json
+from itsm_bridge.errors import ConfigurationError, StoreError
+from itsm_bridge.schema import Kind, ScoredItem, WorkItem
+
+__all__ = [
+    "CSV_FIELDS",
+    "FORMATS",
+    "atomic_output",
+    "flat_row",
+    "to_dataframe",
+    "write_csv",
+    "write_items",
+    "write_jsonl",
+    "write_parquet",
+]
+
+FORMATS = ("jsonl", "csv", "parquet")
+CSV_FIELDS: tuple[str, ...] = tuple(WorkItem.model_fields)
+SCORING_FIELDS = ("label", "p_business", "reasons")
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str], *, binary: bool = False) -> Iterator[IO[Any]]:
+    """Open a temporary sibling of ``path`` for writing; replace ``path`` only on success.
+
+    ``"-"`` writes to standard output instead (no atomicity: the caller chose a stream).
+    """
+    if str(path) == "-":
+        yield sys.stdout.buffer if binary else sys.stdout
+        (sys.stdout.buffer if binary else sys.stdout).flush()
+        return
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=directory)
+    except OSError as exc:
+        raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
+        mode = "wb" if binary else "w"
+        kwargs: dict[str, Any] = {} if binary else {"encoding": "utf-8", "newline": ""}
+        with os.fdopen(fd, mode, **kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise StoreError(
+            f"cannot write {target}: {exc.strerror or exc}; the previous file is untouched"
+        ) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def _line(item: WorkItem) -> str:
+    return _json.dumps(item.model_dump(mode="json"))
+
+
+def write_jsonl(items: Iterable[WorkItem], path: str | os.PathLike[str]) -> int:
+    """One ``model_dump(mode="json")`` per line (scored items carry ``"scoring"``)."""
+    count = 0
+    with atomic_output(path) as out:
+        for item in items:
+            out.write(_line(item))
+            out.write("\n")
+            count += 1
+    return count
+
+
+def flat_row(item: WorkItem) -> dict[str, Any]:
+    """A CSV/Parquet row: lists joined with ``"; "``, ``extra`` and reasons as JSON text."""
+    data = item.model_dump(mode="json")
+    row: dict[str, Any] = {}
+    for name in CSV_FIELDS:
+        value = data.get(name)
+        if name == "labels":
+            value = "; ".join(value or ())
+        elif name == "extra":
+            value = _json.dumps(value or {}, sort_keys=True)
+        row[name] = value
+    if isinstance(item, ScoredItem):
+        row["label"] = item.scoring.label.value
+        row["p_business"] = item.scoring.p_business
+        row["reasons"] = _json.dumps([r.model_dump(mode="json") for r in item.scoring.reasons])
+    return row
+
+
+def write_csv(items: Iterable[WorkItem], path: str | os.PathLike[str]) -> int:
+    """A flat CSV with a header; scored items add ``label``, ``p_business`` and ``reasons``."""
+    count = 0
+    with atomic_output(path) as out:
+        writer: csv.DictWriter[str] | None = None
+        for item in items:
+            row = flat_row(item)
+            if writer is None:
+                writer = csv.DictWriter(out, fieldnames=list(row), lineterminator="\n")
+                writer.writeheader()
+            writer.writerow(row)
+            count += 1
+        if writer is None:
+            csv.writer(out, lineterminator="\n").writerow(CSV_FIELDS)
+    return count
+
+
+def _require(module: str, extra: str, what: str) -> Any:
+    try:
+        return __import__(module)
+    except ImportError:
+        raise ConfigurationError(
+            f'{what} needs the optional package {module!r}: pip install "itsm-bridge[{extra}]"'
+        ) from None
+
+
+def write_parquet(
+    items: Iterable[WorkItem], path: str | os.PathLike[str], *, batch_size: int = 10_000
+) -> int:
+    """Parquet (the ``parquet`` extra), written in row groups so memory stays flat."""
+    _require("pyarrow", "parquet", "Parquet export")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    count = 0
+    with atomic_output(path, binary=True) as out:
+        writer: Any = None
+        batch: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            nonlocal writer
+            table = pa.Table.from_pylist(batch, schema=writer.schema if writer else None)
+            if writer is None:
+                writer = pq.ParquetWriter(out, table.schema)
+            writer.write_table(table)
+            batch.clear()
+
+        for item in items:
+            batch.append(flat_row(item))
+            count += 1
+            if len(batch) >= batch_size:
+                flush()
+        if batch:
+            flush()
+        if writer is None:
+            schema = pa.schema([(name, pa.string()) for name in CSV_FIELDS])
+            writer = pq.ParquetWriter(out, schema)
+        writer.close()
+    return count
+
+
+def to_dataframe(items: Iterable[WorkItem]) -> Any:
+    """A pandas DataFrame of flat rows (the ``pandas`` extra); datetimes are UTC-aware."""
+    pd = _require("pandas", "pandas", "A DataFrame")
+    frame = pd.DataFrame.from_records(
+        (flat_row(item) for item in items),
+        columns=None,
+    )
+    if frame.empty:
+        return pd.DataFrame(columns=list(CSV_FIELDS))
+    for name in ("created_at", "updated_at", "resolved_at"):
+        frame[name] = pd.to_datetime(frame[name], utc=True)
+    return frame
+
+
+def write_items(items: Iterable[WorkItem], path: str | os.PathLike[str], fmt: str) -> int:
+    """Write ``items`` as ``fmt`` (one of :data:`FORMATS`)."""
+    if fmt == "jsonl":
+        return write_jsonl(items, path)
+    if fmt == "csv":
+        return write_csv(items, path)
+    if fmt == "parquet":
+        return write_parquet(items, path)
+    raise ConfigurationError(f"unknown export format {fmt!r}; formats are: {', '.join(FORMATS)}")
+
+
+def parse_kinds_filter(kinds: Iterable[str] | None) -> list[Kind] | None:
+    if not kinds:
+        return None
+    try:
+        return [Kind(k) for k in kinds]
+    except ValueError as exc:
+        raise ConfigurationError(f"{exc}; kinds are: {', '.join(k.value for k in Kind)}") from None
