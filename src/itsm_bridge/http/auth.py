@@ -21,7 +21,14 @@ import requests
 from requests.auth import AuthBase
 
 from itsm_bridge import _json
-from itsm_bridge.errors import AuthenticationError, ConfigurationError, RequestContext
+from itsm_bridge.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    RateLimitedError,
+    RequestContext,
+    ServerError,
+    SourceConnectionError,
+)
 from itsm_bridge.http.redaction import redact_text, redact_url, register_secret
 
 __all__ = ["BasicAuth", "BearerAuth", "OAuth2", "OAuth2Token"]
@@ -73,6 +80,8 @@ class BearerAuth(AuthBase):
 
 @dataclass(frozen=True)
 class OAuth2Token:
+    """A token as issued; ``expires_at`` is on the OAuth2 object's clock (epoch seconds)."""
+
     access_token: str
     expires_at: float | None
     refresh_token: str | None = None
@@ -134,6 +143,7 @@ class OAuth2(AuthBase):
         self._json_body = json_body
         self._lock = threading.Lock()
         self._token: OAuth2Token | None = None
+        self._stale: OAuth2Token | None = None
         for secret in (client_secret, password, refresh_token):
             register_secret(secret)
 
@@ -148,15 +158,25 @@ class OAuth2(AuthBase):
         return self._token
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        token = self._current()
-        r.headers["Authorization"] = f"{token.token_type or 'Bearer'} {token.access_token}"
+        r.headers["Authorization"] = self._header(self._current())
         return r
 
-    def refresh_after_401(self) -> bool:
-        """Called by the transport once after a 401: drop the token and fetch a new one."""
+    def refresh_after_401(self, failed: requests.PreparedRequest | None = None) -> bool:
+        """Called by the transport once after a 401: renew the token the request carried.
+
+        When another thread has already replaced that token, the new one is simply resent; so a
+        burst of 401s on a shared auth costs one token request, not one per thread.
+        """
         with self._lock:
-            self._token = None
+            sent = failed.headers.get("Authorization") if failed is not None else None
+            if sent is None or (self._token is not None and sent == self._header(self._token)):
+                self._stale = self._token
+                self._token = None
         return True
+
+    @staticmethod
+    def _header(token: OAuth2Token) -> str:
+        return f"{token.token_type or 'Bearer'} {token.access_token}"
 
     def _current(self) -> OAuth2Token:
         with self._lock:
@@ -164,30 +184,51 @@ class OAuth2(AuthBase):
             if token is None or (
                 token.expires_at is not None and token.expires_at - self._margin <= self._clock()
             ):
-                token = self._fetch()
+                token = self._renew(refreshing=token is not None or self._stale is not None)
                 self._token = token
+                self._stale = None
             return token
 
-    def _form(self) -> dict[str, str]:
+    def _renew(self, *, refreshing: bool) -> OAuth2Token:
+        """Refresh with the refresh token when there is one; fall back to the primary grant.
+
+        A refresh token can be revoked or expire while the client secret or password still work;
+        then the primary grant is the way back in, and only its failure is an error.
+        """
+        if self._refresh_token and (refreshing or self.grant == "refresh_token"):
+            try:
+                return self._fetch(self._refresh_form())
+            except AuthenticationError:
+                if self.grant == "refresh_token":
+                    raise
+        return self._fetch(self._grant_form())
+
+    def _base_form(self) -> dict[str, str]:
         form: dict[str, str] = {"client_id": self.client_id}
         if self._client_secret:
             form["client_secret"] = self._client_secret
         if self.scope:
             form["scope"] = self.scope
-        if self._refresh_token and (self.grant == "refresh_token" or self._token is not None):
-            form.update(grant_type="refresh_token", refresh_token=self._refresh_token)
-        elif self.grant == "password":
+        return form
+
+    def _refresh_form(self) -> dict[str, str]:
+        return {
+            **self._base_form(),
+            "grant_type": "refresh_token",
+            "refresh_token": self._refresh_token or "",
+        }
+
+    def _grant_form(self) -> dict[str, str]:
+        form = self._base_form()
+        if self.grant == "password":
             form.update(
                 grant_type="password", username=self.username or "", password=self._password or ""
             )
-        elif self.grant == "refresh_token":
-            form.update(grant_type="refresh_token", refresh_token=self._refresh_token or "")
         else:
             form["grant_type"] = "client_credentials"
         return form
 
-    def _fetch(self) -> OAuth2Token:
-        form = self._form()
+    def _fetch(self, form: dict[str, str]) -> OAuth2Token:
         try:
             if self._json_body:
                 response = self._session.post(
@@ -198,7 +239,7 @@ class OAuth2(AuthBase):
                     self.token_url, data=form, timeout=self._timeout, verify=self._verify
                 )
         except requests.RequestException as exc:
-            raise AuthenticationError(
+            raise SourceConnectionError(
                 f"token request failed: {type(exc).__name__}",
                 context=RequestContext(method="POST", url=redact_url(self.token_url)),
             ) from None
@@ -208,8 +249,14 @@ class OAuth2(AuthBase):
             status=response.status_code,
             body_excerpt=redact_text(response.text[:300]) or None,
         )
+        if response.status_code == 429:
+            raise RateLimitedError("the token endpoint is rate limiting", context=context)
+        if response.status_code >= 500:
+            raise ServerError("the token endpoint is failing", context=context)
         if response.status_code >= 400:
-            raise AuthenticationError("the token endpoint refused the grant", context=context)
+            raise AuthenticationError(
+                f"the token endpoint refused the {form.get('grant_type')} grant", context=context
+            )
         try:
             payload: dict[str, Any] = _json.loads(response.content)
             access = str(payload["access_token"])
@@ -228,8 +275,13 @@ class OAuth2(AuthBase):
             access_token=access,
             expires_at=expires_at,
             refresh_token=self._refresh_token,
-            token_type=str(payload.get("token_type") or "Bearer").capitalize(),
+            # some servers answer "bearer"; the header scheme is case-insensitive but logs are not
+            token_type=_scheme(str(payload.get("token_type") or "Bearer")),
         )
         if self._on_token is not None:
             self._on_token(token)
         return token
+
+
+def _scheme(token_type: str) -> str:
+    return "Bearer" if token_type.lower() == "bearer" else token_type

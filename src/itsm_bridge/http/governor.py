@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -75,10 +76,15 @@ def _structured_params(value: str) -> dict[str, str]:
 
 @dataclass
 class GovernorStats:
+    """Counters for tests and the run report. ``waited_seconds`` is time spent queued for the
+    budget (spacing and pauses); ``paused_seconds`` is the part caused by a host-imposed pause."""
+
     requests: int = 0
     throttled: int = 0
+    slowdowns: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
+    waited_seconds: float = 0.0
     paused_seconds: float = 0.0
 
 
@@ -88,6 +94,12 @@ class RateGovernor:
     ``rate`` is the configured ceiling in requests per second (``None``: no ceiling until the host
     pushes back). ``max_concurrency`` bounds requests in flight. ``max_pause`` bounds how long a
     reset header may stall everyone; longer quotas surface as errors through the retry budget.
+
+    Slowing down follows the congestion-control rule of one decrease per signal: the 429s (or
+    near-limit hints) answered to requests that were sent *before* the last decrease are echoes
+    of the same overload, so sixteen threads hit by one burst halve the rate once, not sixteen
+    times. Likewise only successes of requests sent after the last decrease count as evidence
+    that the lower rate is safe to raise again.
     """
 
     def __init__(
@@ -117,52 +129,82 @@ class RateGovernor:
         self._rate: float | None = rate
         self._next_send = 0.0
         self._paused_until = 0.0
-        self._recent: list[float] = []
+        self._last_decrease = float("-inf")
+        self._recent: deque[float] = deque(maxlen=256)
         self.stats = GovernorStats()
+
+    def __repr__(self) -> str:
+        return (
+            f"RateGovernor(rate={self._rate!r}, configured_rate={self.configured_rate!r}, "
+            f"max_concurrency={self.max_concurrency})"
+        )
 
     @property
     def current_rate(self) -> float | None:
         """The budget in force now (requests per second), ``None`` when unlimited."""
         return self._rate
 
+    @property
+    def paused_until(self) -> float:
+        """Clock time before which no request is sent (0 when never paused)."""
+        return self._paused_until
+
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold one concurrency slot, waiting for the budget before the request is sent."""
+    def slot(self) -> Iterator[float]:
+        """Hold one concurrency slot, waiting for the budget; yields the send time.
+
+        Pass the yielded time to :meth:`observe` as ``sent_at`` so the governor can tell a fresh
+        signal from an echo of one it has already acted on.
+        """
         self._slots.acquire()
         try:
-            self._wait_for_budget()
+            sent_at = self._wait_for_budget()
             with self._lock:
                 self.stats.in_flight += 1
                 self.stats.requests += 1
                 self.stats.max_in_flight = max(self.stats.max_in_flight, self.stats.in_flight)
             try:
-                yield
+                yield sent_at
             finally:
                 with self._lock:
                     self.stats.in_flight -= 1
         finally:
             self._slots.release()
 
-    def _wait_for_budget(self) -> None:
+    def _wait_for_budget(self) -> float:
+        """Reserve a send time on the shared timeline, then sleep until it comes."""
         with self._lock:
             now = self._clock()
             start = max(now, self._paused_until)
+            paused = start - now
             if self._rate is not None:
                 start = max(start, self._next_send)
                 self._next_send = start + 1.0 / self._rate
             self._recent.append(start)
-            if len(self._recent) > 64:
-                del self._recent[:32]
-        delay = start - now
+            delay = start - now
+            if delay > 0:
+                self.stats.waited_seconds += delay
+                self.stats.paused_seconds += paused
         if delay > 0:
-            self.stats.paused_seconds += delay
             self._sleep(delay)
+        return start
 
     def _observed_rate(self, now: float) -> float:
-        window = [t for t in self._recent if t > now - 2.0]
+        window = [t for t in self._recent if now - 2.0 < t <= now]
         return max(len(window) / 2.0, self.min_rate)
 
-    def observe(self, status: int, headers: Mapping[str, str]) -> None:
+    def _slow_down(self, factor: float, now: float, sent_at: float | None) -> None:
+        """Multiply the rate by ``factor``, once per signal (see the class docstring)."""
+        if sent_at is not None and sent_at < self._last_decrease:
+            return
+        base = self._rate if self._rate is not None else self._observed_rate(now)
+        self._rate = max(self.min_rate, base * factor)
+        self._last_decrease = now
+        self.stats.slowdowns += 1
+
+    def observe(
+        self, status: int, headers: Mapping[str, str], *, sent_at: float | None = None
+    ) -> None:
         """Learn from one response: tighten on 429 and near-limit hints, recover on success."""
         get = _header_getter(headers)
         wall_now = self._wall()
@@ -171,31 +213,27 @@ class RateGovernor:
             pause = 0.0
             if status == 429:
                 self.stats.throttled += 1
-                base = self._rate if self._rate is not None else self._observed_rate(now)
-                self._rate = max(self.min_rate, base * 0.5)
+                self._slow_down(0.5, now, sent_at)
                 pause = parse_retry_after(get("retry-after"), now=wall_now) or 0.0
-            elif status < 400:
-                self._recover()
             remaining = get("x-ratelimit-remaining") or get("ratelimit-remaining")
             reset = get("x-ratelimit-reset") or get("ratelimit-reset")
-            if remaining is not None and reset is not None:
-                try:
-                    spent = float(remaining) <= 0
-                except ValueError:
-                    spent = False
-                if spent:
-                    pause = max(pause, _parse_reset(reset, wall_now) or 0.0)
+            if remaining is not None and reset is not None and _is_zero(remaining):
+                # Quota spent: everyone waits for the reset, not just the thread that saw it.
+                pause = max(pause, _parse_reset(reset, wall_now) or 0.0)
             beta = get("beta-ratelimit")
             if beta:
+                # Jira Cloud: "tenant-app-quota";r=<remaining>;t=<seconds to reset>
                 params = _structured_params(beta)
-                if params.get("r") in {"0", "0.0"} and params.get("t"):
+                if _is_zero(params.get("r")) and params.get("t"):
                     pause = max(pause, _parse_reset(params["t"], wall_now) or 0.0)
             near = get("x-ratelimit-nearlimit") or get("x-beta-ratelimit-nearlimit")
-            if near and near.lower() == "true":
-                base = self._rate if self._rate is not None else self._observed_rate(now)
-                self._rate = max(self.min_rate, base * 0.8)
+            if near is not None and near.strip().lower() == "true":
+                self._slow_down(0.8, now, sent_at)
+            elif status < 400 and (sent_at is None or sent_at >= self._last_decrease):
+                self._recover()
             fill, interval = get("x-ratelimit-fillrate"), get("x-ratelimit-interval-seconds")
             if fill and interval:
+                # Jira Data Center token bucket: never plan faster than it refills.
                 try:
                     advertised = float(fill) / float(interval)
                 except (ValueError, ZeroDivisionError):
@@ -212,9 +250,21 @@ class RateGovernor:
         grown = self._rate + max(0.05, self._rate * 0.02)
         if ceiling is None:
             # No configured ceiling: return to "unlimited" once the budget has clearly recovered.
-            self._rate = None if grown > 200.0 else grown
+            self._rate = None if grown > _UNLIMITED_ABOVE else grown
         else:
             self._rate = min(ceiling, grown)
+
+
+_UNLIMITED_ABOVE = 200.0
+
+
+def _is_zero(value: str | None) -> bool:
+    if value is None:
+        return False
+    try:
+        return float(value) <= 0
+    except ValueError:
+        return False
 
 
 def _header_getter(headers: Mapping[str, str]) -> Callable[[str], str | None]:

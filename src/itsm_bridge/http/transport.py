@@ -22,6 +22,7 @@ status / failure           what the transport does
 500, other 5xx             ServerError at once (a retried bad query would fail again)
 connection, timeout,
 truncated body             retried; SourceConnectionError when spent
+token endpoint down        (raised by the auth as SourceUnavailableError) retried
 =========================  =========================================================
 
 Callers may ``accept`` extra statuses to read a vendor's error envelope themselves (ServiceNow
@@ -30,6 +31,7 @@ reports a cancelled transaction that way).
 
 from __future__ import annotations
 
+import inspect
 import ipaddress
 import logging
 import random
@@ -60,13 +62,22 @@ from itsm_bridge.errors import (
     ResponseFormatError,
     ServerError,
     SourceConnectionError,
+    SourceUnavailableError,
 )
 from itsm_bridge.http.governor import RateGovernor, governor_for, parse_retry_after
-from itsm_bridge.http.redaction import redact_headers, redact_text, redact_url
+from itsm_bridge.http.redaction import (
+    install_log_redaction,
+    is_sensitive_key,
+    redact_headers,
+    redact_text,
+    redact_url,
+    register_secret,
+)
 
 __all__ = ["HttpResponse", "RetryPolicy", "Transport", "TransportStats"]
 
 log = logging.getLogger("itsm_bridge.http")
+install_log_redaction()
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _USER_AGENT = "itsm-bridge/0.1 (+https://github.com/itsm-bridge/itsm-bridge)"
@@ -123,6 +134,13 @@ class HttpResponse:
     data: Any
     elapsed: float
 
+    def __repr__(self) -> str:
+        # Response headers carry cookies and tokens; the data may be megabytes.
+        return (
+            f"HttpResponse(status={self.status}, url={self.url!r}, "
+            f"headers={redact_headers(self.headers)!r}, elapsed={self.elapsed:.3f})"
+        )
+
 
 class _Retryable(Exception):
     """Internal: a failure the policy may retry; carries the error to raise when spent."""
@@ -134,21 +152,30 @@ class _Retryable(Exception):
 
 
 class _Wait(wait_base):
+    """Exponential backoff with jitter, floored by the server's ``Retry-After``.
+
+    The wait of each attempt is drawn once and remembered, because :class:`_Stop` needs the same
+    number to decide whether that wait would cross the time budget.
+    """
+
     def __init__(self, policy: RetryPolicy, rng: random.Random) -> None:
         self.policy = policy
         self.rng = rng
+        self._planned: dict[int, float] = {}
 
     def __call__(self, retry_state: RetryCallState) -> float:
-        n = retry_state.attempt_number - 1
-        backoff = min(self.policy.max_wait, self.policy.initial_wait * (2**n))
-        backoff += self.rng.uniform(0, self.policy.jitter * backoff)
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        floor = exc.retry_after if isinstance(exc, _Retryable) and exc.retry_after else 0.0
-        return float(max(floor, backoff))
+        n = retry_state.attempt_number
+        if n not in self._planned:
+            backoff = min(self.policy.max_wait, self.policy.initial_wait * (2 ** (n - 1)))
+            backoff += self.rng.uniform(0, self.policy.jitter * backoff)
+            exc = retry_state.outcome.exception() if retry_state.outcome else None
+            floor = exc.retry_after if isinstance(exc, _Retryable) and exc.retry_after else 0.0
+            self._planned[n] = float(max(floor, backoff))
+        return self._planned[n]
 
 
 class _Stop(stop_base):
-    """Stop after ``max_attempts`` or when the next wait would cross ``max_total_seconds``."""
+    """Stop after ``max_attempts``, or when sleeping the next wait would cross the time budget."""
 
     def __init__(self, policy: RetryPolicy, clock: Callable[[], float], wait: _Wait) -> None:
         self.policy = policy
@@ -161,10 +188,8 @@ class _Stop(stop_base):
             return True
         if self.started is None:
             return False
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        floor = exc.retry_after if isinstance(exc, _Retryable) and exc.retry_after else 0.0
         elapsed = self.clock() - self.started
-        return elapsed + floor > self.policy.max_total_seconds
+        return elapsed + self.wait(retry_state) > self.policy.max_total_seconds
 
 
 def _is_loopback(host: str) -> bool:
@@ -180,7 +205,10 @@ class Transport:
     """Sends requests for one source (base URL + auth), within the host's shared governor.
 
     Thread-safe: connectors fetch independent ranges from several threads through one transport.
-    ``sleep`` and ``clock`` are injectable so retry tests run in milliseconds.
+    ``sleep``, ``clock`` (monotonic) and ``wall_clock`` (epoch seconds, for ``Retry-After`` dates)
+    are injectable so retry tests run in milliseconds. A transport given its own ``sleep`` or
+    ``clock`` and no ``governor`` gets a private governor on the same clock, so injected time is
+    never mixed with real waiting.
     """
 
     def __init__(
@@ -202,6 +230,7 @@ class Transport:
         clock: Callable[[], float] = time.monotonic,
         session: requests.Session | None = None,
         seed: int | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
@@ -215,6 +244,14 @@ class Transport:
         self.connector = connector
         self.timeout = timeout
         self.policy = retry or RetryPolicy()
+        if governor is None and (sleep is not time.sleep or clock is not time.monotonic):
+            governor = RateGovernor(
+                rate=rate,
+                max_concurrency=max_concurrency,
+                clock=clock,
+                sleep=sleep,
+                wall_clock=wall_clock,
+            )
         self.governor = governor or governor_for(
             parts.netloc, rate=rate, max_concurrency=max_concurrency
         )
@@ -223,6 +260,7 @@ class Transport:
         self._auth = auth
         self._sleep = sleep
         self._clock = clock
+        self._wall = wall_clock
         self._rng = random.Random(seed)
         self._owns_session = session is None
         self.session = session or requests.Session()
@@ -281,6 +319,7 @@ class Transport:
     ) -> HttpResponse:
         """Send one logical request, retrying per the policy; return the decoded response."""
         url = self.url_for(path)
+        _remember_secret_params(params)
         wait = _Wait(self.policy, self._rng)
         stop = _Stop(self.policy, self._clock, wait)
         stop.started = self._clock()
@@ -357,7 +396,7 @@ class Transport:
         started = self._clock()
         use_auth = auth or self._auth
         try:
-            with self.governor.slot():
+            with self.governor.slot() as sent_at:
                 self.stats.add(requests=1)
                 response = self.session.request(
                     method,
@@ -380,28 +419,43 @@ class Transport:
                 "verify=PATH, never disable verification against production)",
                 context=self._context(method, url, endpoint),
             ) from None
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            # a body cut short (Content-Length not reached, a broken chunk): a dropped connection
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
             error = SourceConnectionError(
                 f"{type(exc).__name__}: {redact_text(str(exc))[:200]}",
                 context=self._context(method, url, endpoint),
             )
             raise _Retryable(error) from None
+        except SourceUnavailableError as exc:
+            # raised by the auth (a token endpoint that is down): worth the same retries
+            raise _Retryable(exc) from None
+        except requests.RequestException as exc:
+            raise SourceConnectionError(
+                f"{type(exc).__name__}: {redact_text(str(exc))[:200]}",
+                context=self._context(method, url, endpoint),
+            ) from None
         elapsed = self._clock() - started
         status = response.status_code
-        self.governor.observe(status, response.headers)
+        self.governor.observe(status, response.headers, sent_at=sent_at)
         self.stats.add(bytes_received=len(body))
         full_url = response.url or url
         if log.isEnabledFor(logging.DEBUG):
+            sent_headers = response.request.headers if response.request is not None else {}
             log.debug(
-                "%s %s -> %s in %.3fs headers=%s body=%r",
+                "%s %s -> %s in %.3fs request_headers=%s headers=%s body=%r",
                 method,
                 redact_url(full_url),
                 status,
                 elapsed,
+                redact_headers(sent_headers),
                 redact_headers(response.headers),
                 redact_text(body[:_EXCERPT].decode("utf-8", "replace")),
             )
-        if status == 401 and not refreshed and _refresh_after_401(use_auth):
+        if status == 401 and not refreshed and _refresh_after_401(use_auth, response.request):
             return self._send_once(
                 method, url, params, json_body, data, endpoint, headers, accept, auth,
                 refreshed=True,
@@ -473,13 +527,13 @@ class Transport:
         self, status: int, context: RequestContext, headers: Mapping[str, str]
     ) -> Exception:
         if status == 429:
-            after = parse_retry_after(headers.get("Retry-After"))
+            after = parse_retry_after(headers.get("Retry-After"), now=self._wall())
             return _Retryable(
                 RateLimitedError("rate limited (429) after the retry budget", context=context),
                 retry_after=after,
             )
         if status in RETRY_STATUSES:
-            after = parse_retry_after(headers.get("Retry-After"))
+            after = parse_retry_after(headers.get("Retry-After"), now=self._wall())
             return _Retryable(
                 ServerError(f"server error {status} after the retry budget", context=context),
                 retry_after=after,
@@ -502,6 +556,26 @@ class Transport:
         return ServerError(f"server error {status}", context=context)
 
 
-def _refresh_after_401(auth: requests.auth.AuthBase | None) -> bool:
+def _remember_secret_params(params: Mapping[str, Any] | None) -> None:
+    # A key sent as a query parameter can come back anywhere (an echoed URL in an HTML error
+    # page); once registered it is masked in free text too, not only as ``api_key=...``.
+    if params:
+        for key, value in params.items():
+            if isinstance(value, str) and is_sensitive_key(key):
+                register_secret(value)
+
+
+def _refresh_after_401(
+    auth: requests.auth.AuthBase | None, failed: requests.PreparedRequest | None
+) -> bool:
+    """Ask the auth to renew its credentials once after a 401 (``refresh_after_401`` hook).
+
+    The hook may take the failed request, so that an auth shared by many threads renews once
+    per stale token rather than once per thread.
+    """
     refresh = getattr(auth, "refresh_after_401", None)
-    return bool(refresh()) if callable(refresh) else False
+    if not callable(refresh):
+        return False
+    if inspect.signature(refresh).parameters:
+        return bool(refresh(failed))
+    return bool(refresh())
