@@ -118,7 +118,7 @@ _MIX: dict[str, dict[str, float]] = {
         "process_automation": 2.5,
         "business_analytics": 2,
         "market_onboarding": 3,
-        "upgrade_currency": 5,
+        "upgrade_currency": 6,
         "security_hygiene": 3,
         "backup": 1,
         "cost_control": 1.5,
@@ -142,7 +142,7 @@ _MIX: dict[str, dict[str, float]] = {
 # Jira epics per delivery project (product work is mostly business, OPS mostly inward).
 _EPIC_MIX: dict[str, dict[str, float]] = {
     "SHOP": {
-        "customer_feature": 6,
+        "customer_feature": 5,
         "loyalty_growth": 2,
         "market_onboarding": 1.5,
         "process_automation": 1,
@@ -408,8 +408,8 @@ class _Writer:
         rng = self.rng
         hi = min(hi, self.end - timedelta(hours=2))
         span = (hi - lo).total_seconds()
-        if span <= 60:
-            return lo
+        if span <= 60:  # an empty window: as late as allowed, still before "now"
+            return min(lo, self.end - timedelta(hours=1))
         for _ in range(4):
             when = lo + timedelta(seconds=int(rng.random() * span))
             weekend = when.weekday() >= 5
@@ -658,8 +658,8 @@ class _Company:
         rng, w = self.rng, self.w
         assert parent.planned_start is not None
         assert parent.planned_end is not None
-        hi = min(parent.planned_end, parent.resolved or self.end, self.end)
-        lo = max(parent.created + timedelta(hours=1), min(parent.planned_start, hi))
+        hi = min(parent.planned_end, parent.resolved or self.end, self.end - timedelta(hours=2))
+        lo = max(parent.created + timedelta(minutes=1), min(parent.planned_start, hi))
         opposite = [
             name
             for name, i in _INTENTS.items()
@@ -805,7 +805,7 @@ def _simple(
         draft.status, draft.updated, draft.resolved = w.lifecycle(
             created, finish, close_lag_days=rng.uniform(3, 7), p_cancel=0.01, p_hold=0.12
         )
-        effort = _lognormal(rng, {1: 4.0, 2: 2.5}.get(draft.priority, 1.0), 0.75, 0.25, 8.0)
+        effort = _lognormal(rng, {1: 4.0, 2: 2.5}.get(draft.priority, 1.25), 0.75, 0.25, 8.0)
         draft.effort_hours = _quarter(effort * (0.5 if draft.resolved is None else 1.0))
         if draft.resolved is not None:
             draft.close_code = rng.choices(
