@@ -1,0 +1,71 @@
+"""Worklogs in bulk: ``/worklog/updated`` for ids, then ``/worklog/list``, never per issue.
+
+``/worklog/updated?since=<ms>`` lists the ids of worklogs changed since a time, 1000 a page,
+following ``nextPage`` until ``lastPage``; it leaves out the last minute. ``/worklog/list`` then
+returns up to 1000 worklogs per request, each with its ``issueId``.
+
+API: https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-worklogs/
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from itsm_bridge import IncompletePullError, PageRequest
+from itsm_bridge.http import Transport, fetch_pages
+from itsm_bridge_jira.deployment import Deployment
+
+__all__ = ["LIST_LIMIT", "NextPagePaginator", "worklogs_since"]
+
+LIST_LIMIT = 1000
+
+
+class NextPagePaginator:
+    """Follows the ``nextPage`` URL in the body until ``lastPage`` is true."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def first(self, request: PageRequest) -> PageRequest:
+        self.seen = set()
+        return request
+
+    def next(
+        self,
+        request: PageRequest,
+        body: Any,
+        headers: Mapping[str, str],
+        records: Sequence[Any],
+    ) -> PageRequest | None:
+        if not isinstance(body, Mapping) or body.get("lastPage") is not False:
+            return None
+        url = body.get("nextPage")
+        if not isinstance(url, str) or not url:
+            return None
+        if url in self.seen:
+            raise IncompletePullError(f"worklog paging repeated {url[:80]!r}")
+        self.seen.add(url)
+        return PageRequest(url)
+
+
+def worklogs_since(
+    transport: Transport, deployment: Deployment, since_ms: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Worklogs changed since ``since_ms``, grouped by issue id."""
+    ids: list[int] = []
+    request = PageRequest(f"{deployment.api}/worklog/updated", params={"since": since_ms})
+    for page in fetch_pages(
+        transport, request, NextPagePaginator(), records_path="values", endpoint="worklog"
+    ):
+        ids.extend(int(v["worklogId"]) for v in page.records if isinstance(v, Mapping))
+    by_issue: dict[str, list[dict[str, Any]]] = {}
+    for start in range(0, len(ids), LIST_LIMIT):
+        chunk = ids[start : start + LIST_LIMIT]
+        response = transport.request(
+            "POST", f"{deployment.api}/worklog/list", json={"ids": chunk}, endpoint="worklog"
+        )
+        for worklog in response.data or ():
+            if isinstance(worklog, dict) and worklog.get("issueId") is not None:
+                by_issue.setdefault(str(worklog["issueId"]), []).append(worklog)
+    return by_issue
