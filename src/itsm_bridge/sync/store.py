@@ -568,10 +568,19 @@ class Store:
         sources: Iterable[str] | None,
         kinds: Iterable[Kind | str] | None,
         include_deleted: bool,
+        *,
+        parents_first: bool = False,
     ) -> Iterator[tuple[str, str, str]]:
         where, args = self._filters(sources, kinds, include_deleted)
+        # Parents first (projects, then items without a parent) so scoring never holds children.
+        order = (
+            "CASE kind WHEN 'project' THEN 0 ELSE 1 END, parent_key IS NOT NULL, id"
+            if parents_first
+            else "id"
+        )
+        query = f"SELECT id, data, content_hash FROM items{where} ORDER BY {order}"  # noqa: S608
         with self._read() as db:
-            cur = db.execute(f"SELECT id, data, content_hash FROM items{where} ORDER BY id", args)  # noqa: S608
+            cur = db.execute(query, args)
             while True:
                 batch = cur.fetchmany(_BATCH)
                 if not batch:
@@ -648,9 +657,11 @@ class Store:
         sources: Iterable[str] | None = None,
         kinds: Iterable[Kind | str] | None = None,
         include_deleted: bool = False,
+        parents_first: bool = False,
     ) -> Iterator[tuple[WorkItem, str]]:
         """Stream ``(item, content_hash)`` pairs (what verdicts are keyed by)."""
-        for _item_id, text, digest in self._rows(sources, kinds, include_deleted):
+        rows = self._rows(sources, kinds, include_deleted, parents_first=parents_first)
+        for _item_id, text, digest in rows:
             yield WorkItem.model_validate_json(text), digest
 
     def save_verdicts(self, ruleset: str, verdicts: Iterable[tuple[str, str, Verdict]]) -> int:

@@ -1,0 +1,322 @@
+"""The command line: exit codes, secrets, atomic output, config-driven syncs, --help."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import ib_fake_platform as fake
+import pytest
+
+from itsm_bridge import cli
+from itsm_bridge.sandbox import FaultPlan, SandboxServer
+from itsm_bridge.sync import Store
+
+Server = tuple[SandboxServer, fake.FakePlatform]
+
+
+def pull_args(url: str, *extra: str) -> list[str]:
+    return [
+        "pull",
+        "fake",
+        "--url",
+        url,
+        "--user",
+        fake.USER,
+        "--password-env",
+        "FAKE_PASSWORD",
+        "--source",
+        "fake",
+        "--option",
+        "page_size=25",
+        *extra,
+    ]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_pull_into_a_store_quarantines_bad_records_and_exits_5(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    srv, _ = server
+    db = tmp_path / "itsm.db"
+    code = cli.main([*pull_args(srv.url, "--store", str(db)), "--json"])
+    captured = capsys.readouterr()
+    assert code == 5
+    report = json.loads(captured.out)
+    assert report["quarantined"] == 4
+    assert report["records"] == 116
+    assert report["status"] == "ok"
+    assert report["kinds"]["incident"]["quarantined"] == 2
+    assert "4 quarantined" in captured.err
+    assert "itsm-bridge quarantine --store" in captured.err
+    with Store(db) as store:
+        assert store.count() == 116
+        assert store.quarantine_count() == 4
+    code = cli.main(["quarantine", "--store", str(db), "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert {r["native_id"] for r in rows} == {"inc000000", "inc000001", "cha000000", "cha000001"}
+    assert rows[0]["raw"]["state"] == "99"
+
+
+def test_a_clean_pull_exits_0(
+    plugin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    srv, _ = fake.serve(fake.make_records(30))
+    with srv:
+        code = cli.main(pull_args(srv.url, "--store", str(tmp_path / "s.db")))
+    assert code == 0
+    assert "60 records (60 new" in capsys.readouterr().err
+
+
+def test_wrong_password_exits_3_without_leaking_it(
+    server: Server,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    srv, _ = server
+    monkeypatch.setenv("FAKE_PASSWORD", "Wr0ng-Secret-Value")
+    code = cli.main([*pull_args(srv.url, "--store", str(tmp_path / "s.db")), "--json"])
+    captured = capsys.readouterr()
+    assert code == 3
+    assert "401" in captured.err
+    assert json.loads(captured.out)["exit_code"] == 3
+    assert "Wr0ng-Secret-Value" not in captured.out + captured.err
+
+
+def test_an_unreachable_host_exits_4(
+    plugin: Path, fast_retries: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    code = cli.main(pull_args(url, "--store", str(tmp_path / "s.db")))
+    assert code == 4
+    assert "ConnectionError" in capsys.readouterr().err
+
+
+def test_a_hibernating_instance_exits_5(
+    plugin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    srv, _ = fake.serve(fake.make_records(10), faults=FaultPlan(hibernating=True))
+    with srv:
+        code = cli.main(pull_args(srv.url, "--out", str(tmp_path / "out.jsonl")))
+    err = capsys.readouterr().err
+    assert code == 5
+    assert "hibernating" in err
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_pull_to_a_file_is_atomic_and_keeps_rejects_beside_it(
+    server: Server,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    srv, _ = server
+    out = tmp_path / "work.jsonl"
+    assert cli.main(pull_args(srv.url, "--out", str(out))) == 5
+    lines = out.read_text().splitlines()
+    assert len(lines) == 116
+    assert json.loads(lines[0])["id"].startswith("fake:")
+    rejects = [json.loads(x) for x in Path(f"{out}.quarantine.jsonl").read_text().splitlines()]
+    assert {r["native_id"] for r in rejects} == {"inc000000", "inc000001", "cha000000", "cha000001"}
+    assert "unknown state code" in rejects[0]["reason"]
+    before = out.read_text()
+    monkeypatch.setenv("FAKE_PASSWORD", "wrong")
+    assert cli.main(pull_args(srv.url, "--out", str(out))) == 3
+    assert out.read_text() == before  # the failed run left the target untouched
+
+
+def test_a_missing_secret_variable_is_a_configuration_error(
+    server: Server,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    srv, _ = server
+    monkeypatch.delenv("FAKE_PASSWORD")
+    assert cli.main(pull_args(srv.url, "--store", str(tmp_path / "s.db"))) == 2
+    assert "FAKE_PASSWORD, which is not set" in capsys.readouterr().err
+
+
+def test_secrets_are_never_flag_values(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    srv, _ = server
+    argv = ["pull", "fake", "--url", srv.url, "--user", "u", "--password", "hunter2!x"]
+    assert cli.main([*argv, "--store", str(tmp_path / "s.db")]) == 2
+    argv = ["pull", "fake", "--url", srv.url, "--user", "u", "--password-env", "hunter2!x"]
+    assert cli.main([*argv, "--store", str(tmp_path / "s.db")]) == 2
+    err = capsys.readouterr().err
+    assert "NAME of an environment variable" in err
+    assert "hunter2!x" not in err
+
+
+def test_usage_errors_and_unknown_connectors_exit_2(
+    plugin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["pull"]) == 2
+    assert cli.main(["frobnicate"]) == 2
+    assert cli.main(["pull", "nope", "--url", "https://x.example", "--out", "x.jsonl"]) == 2
+    assert "no connector named 'nope'" in capsys.readouterr().err
+    assert cli.main(["pull", "fake", "--url", "https://x.example"]) == 2
+
+
+def test_an_unwritable_store_exits_6(server: Server, tmp_path: Path) -> None:
+    srv, _ = server
+    (tmp_path / "blocker").write_text("a file, not a directory")
+    assert cli.main(pull_args(srv.url, "--store", str(tmp_path / "blocker" / "s.db"))) == 6
+
+
+def test_every_command_has_help_with_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = cli.build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert {"connectors", "pull", "score", "report", "evaluate", "demo", "schema", "train"} <= set(
+        commands
+    )
+    assert {"sync", "export"} <= set(commands)
+    for name in commands:
+        assert cli.main([name, "--help"]) == 0
+        text = capsys.readouterr().out
+        assert "examples:" in text, name
+        assert "exit codes:" in text, name
+        assert f"itsm-bridge {name}" in text, name
+
+
+def test_connectors_lists_the_plugin(plugin: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["connectors", "--json"]) == 0
+    names = [c["name"] for c in json.loads(capsys.readouterr().out)["connectors"]]
+    assert "fake" in names
+
+
+def test_log_level_comes_from_the_environment(
+    server: Server,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    srv, _ = server
+    monkeypatch.setenv("ITSM_BRIDGE_LOG_LEVEL", "INFO")
+    cli.main(pull_args(srv.url, "--store", str(tmp_path / "s.db")))
+    err = capsys.readouterr().err
+    assert "INFO itsm_bridge.sync: sync report json:" in err
+    assert fake.PASSWORD not in err
+    cli.main([*pull_args(srv.url, "--store", str(tmp_path / "s.db")), "--log-level", "ERROR"])
+    assert "INFO" not in capsys.readouterr().err
+
+
+def write_config(path: Path, *sources: tuple[str, str], extra: str = "") -> Path:
+    blocks = [f'store = "synced.db"\n{extra}']
+    for name, url in sources:
+        blocks.append(
+            f"""
+[[source]]
+name = "{name}"
+connector = "fake"
+url = "{url}"
+user = "{fake.USER}"
+password_env = "FAKE_PASSWORD"
+[source.options]
+page_size = 20
+"""
+        )
+    path.write_text("\n".join(blocks))
+    return path
+
+
+def test_sync_config_runs_every_source_into_one_store(
+    plugin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one, _ = fake.serve(fake.make_records(40))
+    two, _ = fake.serve(fake.make_records(25, bad=1))
+    with one, two:
+        config = write_config(tmp_path / "itsm.toml", ("alpha", one.url), ("beta", two.url))
+        code = cli.main(["sync", "--config", str(config), "--json", "--census"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 5  # beta met bad data
+    runs = {r["source"]: r for r in payload["runs"]}
+    assert runs["alpha"]["records"] == 80
+    assert runs["alpha"]["exit_code"] == 0
+    assert runs["beta"]["quarantined"] == 2
+    assert runs["beta"]["deleted"] == 0
+    assert payload["store"] == str(tmp_path / "synced.db")  # relative to the config file
+    with Store(tmp_path / "synced.db") as store:
+        assert store.sources() == ["alpha", "beta"]
+        assert store.count(sources=["beta"]) == 48
+
+
+def test_sync_config_one_failing_source_does_not_stop_the_others(
+    plugin: Path, fast_retries: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good, _ = fake.serve(fake.make_records(10))
+    with good:
+        dead = f"http://127.0.0.1:{closed_port()}"
+        config = write_config(tmp_path / "itsm.toml", ("dead", dead), ("good", good.url))
+        code = cli.main(["sync", "--config", str(config), "--json"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 4
+    runs = {r["source"]: r for r in payload["runs"]}
+    assert runs["good"]["records"] == 20
+    assert runs["dead"]["status"] == "failed"
+    assert runs["dead"]["error_type"] == "SourceConnectionError"
+
+
+def test_sync_config_refuses_literal_secrets_and_unknown_keys(
+    plugin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "itsm.toml"
+    config.write_text(
+        '[[source]]\nname = "a"\nconnector = "fake"\nurl = "http://127.0.0.1:1"\n'
+        'user = "u"\npassword = "Sup3rS3cret"\n'
+    )
+    assert cli.main(["sync", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "secrets never go in the config file (password)" in err
+    assert "Sup3rS3cret" not in err
+    config.write_text('[[source]]\nname = "a"\nconnector = "fake"\nurl = "x"\ncolour = 1\n')
+    assert cli.main(["sync", "--config", str(config)]) == 2
+    assert "source a.colour" in capsys.readouterr().err
+    assert cli.main(["sync", "--config", str(tmp_path / "missing.toml")]) == 2
+
+
+def test_export_and_runs_commands(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    srv, _ = server
+    db = str(tmp_path / "s.db")
+    cli.main(pull_args(srv.url, "--store", db))
+    out = tmp_path / "x.csv"
+    assert (
+        cli.main(
+            ["export", "--store", db, "--format", "csv", "--kind", "change", "--out", str(out)]
+        )
+        == 0
+    )
+    assert len(out.read_text().splitlines()) == 1 + 58
+    capsys.readouterr()
+    assert cli.main(["runs", "--store", db, "--json"]) == 0
+    (run,) = json.loads(capsys.readouterr().out)
+    assert run["status"] == "ok"
+    assert run["report"]["quarantined"] == 4
+
+
+def test_python_dash_m_is_the_same_command(plugin: Path, tmp_path: Path) -> None:
+    env_path = f"{plugin}:{Path(fake.__file__).parent}"
+    done = subprocess.run(
+        [sys.executable, "-m", "itsm_bridge", "connectors"],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "fake" in done.stdout.split()
