@@ -190,12 +190,21 @@ class RateGovernor:
         return start
 
     def _observed_rate(self, now: float) -> float:
+        """The send rate of the last two seconds, measured over the span actually covered.
+
+        Dividing by the span, not by a fixed two seconds, matters at the start of a pull: four
+        sends in ten milliseconds are a rate of hundreds per second, and halving "two per
+        second" instead would crawl for minutes after one early 429.
+        """
         window = [t for t in self._recent if now - 2.0 < t <= now]
-        return max(len(window) / 2.0, self.min_rate)
+        if not window:
+            return self.min_rate
+        span = max(now - window[0], 0.01)
+        return max(len(window) / span, self.min_rate)
 
     def _slow_down(self, factor: float, now: float, sent_at: float | None) -> None:
         """Multiply the rate by ``factor``, once per signal (see the class docstring)."""
-        if sent_at is not None and sent_at < self._last_decrease:
+        if sent_at is not None and sent_at <= self._last_decrease:
             return
         base = self._rate if self._rate is not None else self._observed_rate(now)
         self._rate = max(self.min_rate, base * factor)
@@ -229,7 +238,7 @@ class RateGovernor:
             near = get("x-ratelimit-nearlimit") or get("x-beta-ratelimit-nearlimit")
             if near is not None and near.strip().lower() == "true":
                 self._slow_down(0.8, now, sent_at)
-            elif status < 400 and (sent_at is None or sent_at >= self._last_decrease):
+            elif status < 400 and (sent_at is None or sent_at > self._last_decrease):
                 self._recover()
             fill, interval = get("x-ratelimit-fillrate"), get("x-ratelimit-interval-seconds")
             if fill and interval:
