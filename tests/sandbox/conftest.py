@@ -12,3 +12,6 @@ from itsm_bridge.sandbox.model import Company
 def company() -> Company:
     """The demo company (seed 7, twelve months, scale 1.0), built once per session."""
     return generate_company(7)
+
+
+from itsm_bridge.sandbox.fixtures import sandbox_server  # noqa: E402, F401

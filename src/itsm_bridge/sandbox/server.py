@@ -1,16 +1,25 @@
 """A threaded loopback HTTP server for fake platforms, with fault injection.
 
 A fake platform is an *app*: a callable from :class:`SandboxRequest` to :class:`SandboxResponse`.
-:class:`SandboxServer` serves it on ``127.0.0.1`` on a free port, counts requests (and requests in
-flight, for concurrency tests), and applies a :class:`~itsm_bridge.sandbox.faults.FaultPlan`
-before the app sees the request. Use it as a context manager::
+:class:`SandboxServer` serves it on ``127.0.0.1`` on a free port (one thread per connection,
+HTTP/1.1 keep-alive, so connection pools behave as against a real instance), counts requests and
+the most ever in flight (for concurrency tests), and applies a
+:class:`~itsm_bridge.sandbox.faults.FaultPlan` before the app sees the request::
 
-    with SandboxServer(app) as server:
+    with SandboxServer(app, faults=FaultPlan(seed=1, p_429=0.05)) as server:
         requests.get(server.url + "/api/now/table/incident")
+
+Faults look on the wire as they do in production, so clients are tested against the real thing:
+a *drop* closes the socket without a response (``requests`` raises ``ConnectionError``); a
+*truncate* declares the full ``Content-Length``, sends part of the body and closes (``requests``
+raises ``ChunkedEncodingError``, never returns half a JSON document); *html* is a 200 with a
+hibernation page. ``stop()`` also closes idle keep-alive connections, so no handler thread or
+socket outlives the server.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import socket
@@ -18,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,7 +35,15 @@ from urllib.parse import parse_qs, urlsplit
 from itsm_bridge import _json
 from itsm_bridge.sandbox.faults import Fault, FaultPlan
 
-__all__ = ["App", "SandboxRequest", "SandboxResponse", "SandboxServer", "json_response"]
+__all__ = [
+    "HIBERNATION_PAGE",
+    "App",
+    "SandboxRequest",
+    "SandboxResponse",
+    "SandboxServer",
+    "json_response",
+    "retry_after_value",
+]
 
 
 @dataclass(frozen=True)
@@ -69,7 +87,7 @@ def json_response(
 
 App = Callable[[SandboxRequest], SandboxResponse]
 
-_HIBERNATION_PAGE = (
+HIBERNATION_PAGE = (
     b"<!DOCTYPE html><html><head><title>Instance Hibernating</title></head><body>"
     b"<h1>Your instance is hibernating</h1><p>Sign in to wake it up.</p></body></html>"
 )
@@ -78,9 +96,20 @@ _HIBERNATION_PAGE = (
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    timeout = 60  # an idle keep-alive connection is closed after a minute, like real proxies
 
     def log_message(self, format: str, *args: Any) -> None:
         return
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.owner._track(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.owner._untrack(self.connection)
 
     def _handle(self) -> None:
         owner = self.server.owner
@@ -94,60 +123,50 @@ class _Handler(BaseHTTPRequestHandler):
             headers=dict(self.headers.items()),
             body=body,
         )
-        owner._enter()
+        owner._enter(request)
         try:
             fault = owner.faults.draw(request) if owner.faults else None
             if fault is not None and fault.latency:
-                time.sleep(fault.latency)
+                owner.sleep(fault.latency)
             if fault is not None and fault.kind == "drop":
-                self.close_connection = True
-                with contextlib.suppress(OSError):
-                    self.connection.shutdown(socket.SHUT_RDWR)
+                self._drop()
                 return
-            response = self._fault_response(fault) if fault is not None else None
+            response = _fault_response(fault) if fault is not None else None
             if response is None:
                 try:
                     response = owner.app(request)
                 except Exception as exc:  # the fake must answer like a server, not crash
                     response = json_response(
-                        {"error": {"message": "sandbox error", "detail": repr(exc)}}, status=500
+                        {"error": {"message": "sandbox error", "detail": type(exc).__name__}},
+                        status=500,
                     )
-            truncate = fault is not None and fault.kind == "truncate"
-            self._write(response, truncate=truncate)
+            self._write(response, truncate=fault is not None and fault.kind == "truncate")
         finally:
             owner._leave()
 
-    def _fault_response(self, fault: Fault) -> SandboxResponse | None:
-        if fault.kind == "429":
-            return json_response(
-                {"error": {"message": "Rate limit exceeded", "detail": "sandbox burst"}},
-                status=429,
-                headers={"Retry-After": str(fault.retry_after)},
-            )
-        if fault.kind == "5xx":
-            return json_response(
-                {"error": {"message": "Service Unavailable", "detail": None}}, status=fault.status
-            )
-        if fault.kind == "html":
-            return SandboxResponse(
-                status=200, body=_HIBERNATION_PAGE, content_type="text/html;charset=UTF-8"
-            )
-        return None
+    def _drop(self) -> None:
+        """Close the socket without a byte of response (a proxy reset, a crashed node)."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def _write(self, response: SandboxResponse, *, truncate: bool = False) -> None:
         body = response.body
+        declared = max(len(body), 2) if truncate else len(body)
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(declared))
         for name, value in response.headers.items():
-            self.send_header(name, value)
+            if name.lower() not in ("content-length", "content-type", "connection"):
+                self.send_header(name, value)
         if truncate:
             self.send_header("Connection", "close")
         self.end_headers()
         if truncate:
-            self.wfile.write(body[: max(1, len(body) // 2)])
+            # Fewer bytes than Content-Length, then close: the client sees an incomplete read.
+            self.wfile.write(body[: len(body) // 2])
             self.wfile.flush()
-            self.close_connection = True
+            self._drop()
             return
         self.wfile.write(body)
 
@@ -158,6 +177,33 @@ class _Handler(BaseHTTPRequestHandler):
     do_DELETE = _handle
 
 
+def retry_after_value(seconds: int, *, http_date: bool = False) -> str:
+    """A ``Retry-After`` header value: delta seconds, or the equivalent HTTP date."""
+    if http_date:
+        return formatdate(time.time() + seconds, usegmt=True)
+    return str(seconds)
+
+
+def _fault_response(fault: Fault) -> SandboxResponse | None:
+    if fault.kind == "429":
+        return json_response(
+            {"error": {"message": "Rate limit exceeded", "detail": "sandbox burst"}},
+            status=429,
+            headers={
+                "Retry-After": retry_after_value(fault.retry_after, http_date=fault.http_date)
+            },
+        )
+    if fault.kind == "5xx":
+        return json_response(
+            {"error": {"message": "Service Unavailable", "detail": None}}, status=fault.status
+        )
+    if fault.kind == "html":
+        return SandboxResponse(
+            status=200, body=HIBERNATION_PAGE, content_type="text/html;charset=UTF-8"
+        )
+    return None
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -166,24 +212,40 @@ class _Server(ThreadingHTTPServer):
 
 
 class SandboxServer:
-    """Serve ``app`` on a free loopback port in a background thread."""
+    """Serve ``app`` on a loopback port (free unless ``port`` is given) in a background thread.
+
+    ``sleep`` is how injected latency waits (tests may pass a recorder). ``hits`` counts requests
+    by path; ``requests``, ``in_flight`` and ``max_in_flight`` count all of them.
+    """
 
     def __init__(
-        self, app: App, *, faults: FaultPlan | None = None, host: str = "127.0.0.1"
+        self,
+        app: App,
+        *,
+        faults: FaultPlan | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.app = app
         self.faults = faults
         self.host = host
+        self.sleep = sleep
         self.requests = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.hits: collections.Counter[str] = collections.Counter()
+        self._port = port
         self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
 
-    def _enter(self) -> None:
+    def _enter(self, request: SandboxRequest) -> None:
         with self._lock:
             self.requests += 1
+            self.hits[request.path] += 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
 
@@ -191,10 +253,28 @@ class SandboxServer:
         with self._lock:
             self.in_flight -= 1
 
+    def _track(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._connections.add(conn)
+
+    def _untrack(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._connections.discard(conn)
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self.requests = 0
+            self.max_in_flight = self.in_flight
+            self.hits.clear()
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
     @property
     def port(self) -> int:
         if self._server is None:
-            raise RuntimeError("server not started")
+            raise RuntimeError("sandbox server not started")
         return int(self._server.server_address[1])
 
     @property
@@ -202,23 +282,36 @@ class SandboxServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> SandboxServer:
-        server = _Server((self.host, 0), _Handler)
+        if self._server is not None:
+            return self
+        server = _Server((self.host, self._port), _Handler)
         server.owner = self
         self._server = server
+        self._stopped.clear()
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"sandbox-{self.port}",
+            daemon=True,
         )
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        """Stop serving and close every open connection; safe to call twice or from any thread."""
+        with self._lock:
+            server, self._server = self._server, None
+            thread, self._thread = self._thread, None
+            connections = list(self._connections)
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        for conn in connections:  # idle keep-alive handlers would otherwise wait for a request
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if thread is not None:
+            thread.join(timeout=5)
+        self._stopped.set()
 
     def __enter__(self) -> SandboxServer:
         return self.start()
@@ -227,13 +320,13 @@ class SandboxServer:
         self.stop()
 
     def serve_forever(self, ready: Callable[[SandboxServer], None] | None = None) -> None:
-        """Run in the foreground (for ``python -m`` sandboxes) until interrupted."""
+        """Run in the foreground (for ``python -m`` sandboxes) until interrupted or stopped."""
         self.start()
         if ready is not None:
             ready(self)
         try:
-            while True:
-                time.sleep(3600)
+            while not self._stopped.wait(0.5):
+                pass
         except KeyboardInterrupt:
             pass
         finally:
