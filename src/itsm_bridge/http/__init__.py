@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from itsm_bridge.errors import ResponseFormatError
+from itsm_bridge.errors import RequestContext, ResponseFormatError
 from itsm_bridge.http.auth import BasicAuth, BearerAuth, OAuth2, OAuth2Token
 from itsm_bridge.http.governor import RateGovernor, governor_for, parse_retry_after
 from itsm_bridge.http.paginators import (
@@ -69,7 +69,12 @@ def fetch_pages(
     records_path: str | None,
     endpoint: str | None = None,
 ) -> Iterator[RawPage]:
-    """The paging loop: send, extract records, ask the paginator for the next request."""
+    """The paging loop: send, extract records, ask the paginator for the next request.
+
+    ``records_path`` is where the list of records sits in the body (``"result"``,
+    ``"issues"``; ``None`` for a bare list). A missing list is an empty page; anything else is a
+    :class:`ResponseFormatError`, never an empty page by accident.
+    """
     current: PageRequest | None = paginator.first(request)
     while current is not None:
         response = transport.request(
@@ -85,8 +90,13 @@ def fetch_pages(
         if not isinstance(records, list):
             raise ResponseFormatError(
                 f"expected a list at {records_path!r}, got {type(records).__name__}",
-                context=None,
-                source=transport.connector,
+                context=RequestContext(
+                    connector=transport.connector,
+                    endpoint=endpoint,
+                    method=current.method,
+                    url=response.url,  # already redacted by the transport
+                    status=response.status,
+                ),
             )
         yield RawPage(records, response)
         current = paginator.next(current, response.data, response.headers, records)

@@ -9,6 +9,7 @@ worse than a loud stop.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -68,11 +69,19 @@ class Paginator(Protocol):
 
 
 class OffsetPaginator:
-    """``offset``/``limit`` paging (Jira Data Center ``startAt``/``maxResults``/``total``).
+    """``offset``/``limit`` paging (ServiceNow ``sysparm_offset``, Jira DC ``startAt``).
 
-    With a ``total`` (in the body or a header) paging stops at the total; without one it stops at
-    the first empty page. A short page is never taken as the end: row-level security shortens
-    pages on several platforms.
+    Where paging ends:
+
+    - with a total (``total_path`` in the body or ``total_header``), at the total: offsets count
+      rows the source skipped for us (row-level security shortens pages), so a short or even
+      empty page moves a whole ``limit`` on;
+    - without a total, at the first empty page, and only there: a short page is not the end,
+      and the offset moves by the records that arrived, so nothing is skipped.
+
+    A server that serves fewer rows than asked and says so (Jira echoes ``maxResults``; the echo
+    is read at ``served_limit_path``, by default the limit parameter's name) is taken at its word
+    and later pages ask for that many.
     """
 
     def __init__(
@@ -85,6 +94,7 @@ class OffsetPaginator:
         total_header: str | None = None,
         start: int = 0,
         in_body: bool = False,
+        served_limit_path: str | None = None,
     ) -> None:
         if limit < 1:
             raise ValueError("limit must be at least 1")
@@ -95,16 +105,20 @@ class OffsetPaginator:
         self.total_header = total_header
         self.start = start
         self.in_body = in_body
+        self.served_limit_path = served_limit_path or limit_param
         self.offset = start
         self.total: int | None = None
+        self._last_page: tuple[int, Any, Any] | None = None
 
-    def _place(self, request: PageRequest, offset: int) -> PageRequest:
-        values = {self.offset_param: offset, self.limit_param: self.limit}
+    def _place(self, request: PageRequest) -> PageRequest:
+        values = {self.offset_param: self.offset, self.limit_param: self.limit}
         return request.with_json(**values) if self.in_body else request.with_params(**values)
 
     def first(self, request: PageRequest) -> PageRequest:
         self.offset = self.start
-        return self._place(request, self.offset)
+        self.total = None
+        self._last_page = None
+        return self._place(request)
 
     def next(
         self,
@@ -113,31 +127,42 @@ class OffsetPaginator:
         headers: Mapping[str, str],
         records: Sequence[Any],
     ) -> PageRequest | None:
-        total: Any = None
-        if self.total_path:
-            total = dig(body, self.total_path)
+        self._read_total(body, headers)
+        self._read_served_limit(body, len(records))
+        self._refuse_a_repeated_page(records)
+        if self.total is None:
+            if not records:
+                return None
+            self.offset += len(records)
+        else:
+            self.offset += max(len(records), self.limit)
+            if self.offset >= self.total:
+                return None
+        return self._place(request)
+
+    def _refuse_a_repeated_page(self, records: Sequence[Any]) -> None:
+        # Quirk: a server that ignores the offset parameter serves page one forever; with a total
+        # the loop would end, dedupe would hide the copies, and the pull would be silently short.
+        page = (len(records), records[0], records[-1]) if records else None
+        if page is not None and page == self._last_page:
+            raise IncompletePullError(
+                f"the source served the same page again at {self.offset_param}={self.offset}: "
+                "it ignores the offset parameter"
+            )
+        self._last_page = page
+
+    def _read_total(self, body: Any, headers: Mapping[str, str]) -> None:
+        total: Any = dig(body, self.total_path) if self.total_path else None
         if total is None and self.total_header:
-            total = {k.lower(): v for k, v in headers.items()}.get(self.total_header.lower())
+            total = _header(headers, self.total_header)
         if total is not None:
-            try:
+            with contextlib.suppress(TypeError, ValueError):  # else keep the last one read
                 self.total = int(total)
-            except (TypeError, ValueError):
-                self.total = None
-        # Some servers cap maxResults below what was asked: advance by what arrived.
-        served = dig(body, self.limit_param) if isinstance(body, Mapping) else None
-        step = len(records) if records else 0
-        if isinstance(served, int) and 0 < served < self.limit and step <= served:
+
+    def _read_served_limit(self, body: Any, arrived: int) -> None:
+        served = dig(body, self.served_limit_path)
+        if isinstance(served, int) and 0 < served < self.limit and arrived <= served:
             self.limit = served
-        if not records:
-            if self.total is not None and self.offset < self.total:
-                # An empty page before the total: rows were hidden; move past the page we asked for.
-                self.offset += self.limit
-                return self._place(request, self.offset) if self.offset < self.total else None
-            return None
-        self.offset += max(step, self.limit if self.total is not None else step)
-        if self.total is not None and self.offset >= self.total:
-            return None
-        return self._place(request, self.offset)
 
 
 class KeysetPaginator:
@@ -247,7 +272,7 @@ class LinkHeaderPaginator:
         headers: Mapping[str, str],
         records: Sequence[Any],
     ) -> PageRequest | None:
-        link = {k.lower(): v for k, v in headers.items()}.get("link")
+        link = _header(headers, "link")
         if not link:
             return None
         for url, rel in _LINK.findall(link):
@@ -257,3 +282,11 @@ class LinkHeaderPaginator:
                 self.seen.add(url)
                 return PageRequest(path=url, method=request.method)
         return None
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return value
+    return None
