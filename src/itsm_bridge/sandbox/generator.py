@@ -202,22 +202,22 @@ class _Template:
     slots: tuple[str, ...]
 
 
+def _pinned(text: str) -> _Template:
+    service, _, body = text.rpartition("::")
+    return _Template(body, service or None, _slots_of(body))
+
+
 def _compile() -> dict[tuple[str, Kind], tuple[_Template, ...]]:
     table: dict[tuple[str, Kind], tuple[_Template, ...]] = {}
     for intent in vocab.INTENTS:
         for kind, texts in intent.titles.items():
-            compiled = []
-            for text in texts:
-                service, _, title = text.rpartition("::")
-                compiled.append(_Template(title, service or None, _slots_of(title)))
-            table[intent.name, kind] = tuple(compiled)
+            table[intent.name, kind] = tuple(_pinned(text) for text in texts)
     return table
 
 
 _TITLES = _compile()
 _DESCRIPTIONS = {
-    intent.name: tuple(_Template(d, None, _slots_of(d)) for d in intent.descriptions)
-    for intent in vocab.INTENTS
+    intent.name: tuple(_pinned(d) for d in intent.descriptions) for intent in vocab.INTENTS
 }
 _NEUTRAL = tuple(_Template(t, None, _slots_of(t)) for t in vocab.CHILD_NEUTRAL_TITLES)
 _VAGUE = tuple(_Template(t, None, _slots_of(t)) for t in vocab.VAGUE_TITLES)
@@ -379,7 +379,7 @@ class _Writer:
 
     def description(self, intent: str, kind: Kind, service: str) -> str:
         rng = self.rng
-        pool = _DESCRIPTIONS[intent]
+        pool = [t for t in _DESCRIPTIONS[intent] if t.service in (None, service)]
         parts = [
             self._fill(t, service) for t in rng.sample(pool, k=min(len(pool), rng.randint(1, 2)))
         ]
@@ -467,6 +467,7 @@ class _Company:
         self.start = self.months[0]
         self.scale = scale
         self.drafts: list[_Draft] = []
+        self.project_titles: set[str] = set()
 
     def count(self, name: str) -> int:
         return max(1, round(_VOLUME[name] * self.scale))
@@ -627,7 +628,7 @@ class _Company:
             kind=Kind.PROJECT,
             platform=platform,
             intent=intent,
-            title=w.title(intent, Kind.PROJECT, service),
+            title=self.project_title(intent, service, platform),
             description=w.description(intent, Kind.PROJECT, service),
             service=service,
             team=team,
@@ -650,6 +651,23 @@ class _Company:
         if rng.random() < 0.6:
             draft.investment = _investment(rng, intent, platform)
         return self.add(draft)
+
+    def project_title(self, intent: str, service: str, platform: str) -> str:
+        """A title not yet used by another project; epics are often feature-sized."""
+        title = ""
+        for _ in range(8):
+            kind = Kind.PROJECT
+            if (
+                platform == JIRA
+                and self.rng.random() < 0.5
+                and _candidates(intent, Kind.TASK, service)
+            ):
+                kind = Kind.TASK
+            title = self.w.title(intent, kind, service)
+            if title not in self.project_titles:
+                break
+        self.project_titles.add(title)
+        return title
 
     def children(
         self, parent: _Draft, n: int, allowed: Sequence[str] | None, *, sub_tasks: bool = False
