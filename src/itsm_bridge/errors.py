@@ -117,7 +117,8 @@ class ItsmBridgeError(Exception):
                 where.append(described)
         if where:
             line = f"{line} [{' '.join(where)}]"
-        return line
+        # One error, one log line: a vendor message with newlines must not split it.
+        return " ".join(line.splitlines())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"

@@ -192,4 +192,5 @@ def _describe(exc: ValidationError) -> str:
 def schema_json(*, scored: bool = False, indent: int | None = 2) -> str:
     """The JSON Schema of a JSONL line (``scored=True`` adds the ``scoring`` object)."""
     model = ScoredItem if scored else WorkItem
-    return json.dumps(model.model_json_schema(mode="serialization"), indent=indent, sort_keys=True)
+    # Field order is kept (not sorted) so that a table created from it reads like a JSONL line.
+    return json.dumps(model.model_json_schema(mode="serialization"), indent=indent)
