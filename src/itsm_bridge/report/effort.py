@@ -1,0 +1,74 @@
+"""The effort convention shared by the report, the evaluation and the sandbox's ground truth.
+
+An item's effort is its ``effort_hours`` (measured or estimated, as ``effort_source`` says), else
+an estimate found in ``extra["estimate_hours"]``, else a default per kind, marked ``default`` so
+the report can say how much of the total is guessed. The effort of an item whose children are in
+the same set is not counted: its children carry it (a project's hours are its tasks' hours), so
+nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from itsm_bridge.schema import EffortSource, Kind, WorkItem
+
+__all__ = ["DEFAULT_EFFORT_HOURS", "Effort", "effort_of", "parents_with_children"]
+
+DEFAULT_EFFORT_HOURS: Mapping[Kind, float] = {
+    Kind.INCIDENT: 2.0,
+    Kind.PROBLEM: 8.0,
+    Kind.CHANGE: 4.0,
+    Kind.REQUEST: 1.0,
+    Kind.PROJECT: 80.0,
+    Kind.TASK: 6.0,
+}
+"""Hours assumed when an item has neither logged time nor an estimate (documented guesses:
+a typical incident takes a couple of hours, a change half a day, a story most of a day)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Effort:
+    hours: float
+    source: EffortSource
+    counted: bool
+
+
+def _estimate(extra: Mapping[str, Any]) -> float | None:
+    value = extra.get("estimate_hours")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    return None
+
+
+def effort_of(
+    item: WorkItem,
+    *,
+    has_children: bool = False,
+    defaults: Mapping[Kind, float] = DEFAULT_EFFORT_HOURS,
+) -> Effort:
+    """The hours an item contributes under the convention (0 when its children carry them)."""
+    if item.effort_hours is not None:
+        hours, source = item.effort_hours, item.effort_source or EffortSource.MEASURED
+    else:
+        estimate = _estimate(item.extra)
+        if estimate is not None:
+            hours, source = estimate, EffortSource.ESTIMATED
+        else:
+            hours, source = defaults.get(item.kind, 0.0), EffortSource.DEFAULT
+    if has_children:
+        return Effort(0.0, source, False)
+    return Effort(hours, source, True)
+
+
+def parents_with_children(items: Iterable[WorkItem]) -> set[str]:
+    """Keys of items that are the parent of another item in the same set."""
+    keys: set[str] = set()
+    parents: set[str] = set()
+    for item in items:
+        keys.add(item.key)
+        if item.parent_key and item.parent_key != item.key:
+            parents.add(item.parent_key)
+    return keys & parents

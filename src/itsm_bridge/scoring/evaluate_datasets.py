@@ -1,0 +1,354 @@
+"""Reproduce the scoring figures quoted in docs/scoring.md.
+
+    python -m itsm_bridge.scoring.evaluate_datasets                 # everything
+    python -m itsm_bridge.scoring.evaluate_datasets sandbox nlbse   # some of it
+    python -m itsm_bridge.scoring.evaluate_datasets --data ../shared/data tune speed
+
+Data sets (third-party, never shipped; read from ``--data``, default ``$ITSM_BRIDGE_DATA`` or
+``../shared/data``):
+
+- ``sandbox``: the default rules on the sandbox generator's ground truth (seed 7);
+- ``nlbse``: NLBSE'24 issue reports: a text model trained on ``issues_train.csv`` scoring
+  ``issues_test.csv`` (feature = business-facing, bug = inward-facing, questions left out), and
+  the default rules alone on the same test set;
+- ``herzig``: the default rules on Herzig et al.'s manually classified Apache issues (titles);
+- ``tickets``: the default rules on IT service tickets (all run work: how many come out inward);
+- ``tune``: 5-fold cross-validation of the text model's parameters on NLBSE train only;
+- ``speed``: items per second of the default rules on one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from itsm_bridge.schema import EffortSource, Kind, Label, Status, WorkItem
+from itsm_bridge.scoring.engine import Scorer, Thresholds
+from itsm_bridge.scoring.evaluation import Evaluation, evaluate
+from itsm_bridge.scoring.model import TextModel, TrainingParams
+from itsm_bridge.scoring.rules import RuleSet
+
+__all__ = ["HERZIG_MAPPING", "herzig_items", "main", "nlbse_items", "truth_to_item"]
+
+HERZIG_MAPPING: dict[str, Label | None] = {
+    # New capability for the library's users (its "business"): business-facing.
+    "RFE": Label.BUSINESS,
+    "IMPROVEMENT": Label.BUSINESS,
+    # Break/fix and upkeep, per the axis definition (defects, docs, refactoring, build, tests,
+    # backports of fixes to maintained branches): inward-facing.
+    "BUG": Label.INWARD,
+    "DESIGN_DEFECT": Label.INWARD,
+    "DOCUMENTATION": Label.INWARD,
+    "REFACTORING": Label.INWARD,
+    "CLEANUP": Label.INWARD,
+    "BUILD_SYSTEM": Label.INWARD,
+    "TEST": Label.INWARD,
+    "BACKPORT": Label.INWARD,
+    # No meaning on the axis: left out.
+    "SPEC": None,
+    "TASK": None,
+    "OTHER": None,
+    "UNKNOWN": None,
+}
+
+
+def _data_dir(given: str | None) -> Path:
+    if given:
+        return Path(given)
+    env = os.environ.get("ITSM_BRIDGE_DATA")
+    if env:
+        return Path(env)
+    return Path.cwd().parent / "shared" / "data"
+
+
+def _csv_rows(path: Path) -> Iterator[dict[str, str]]:
+    csv.field_size_limit(1 << 30)  # NLBSE bodies exceed the default 131,072 characters
+    with path.open(encoding="utf-8", newline="") as handle:
+        yield from csv.DictReader(handle)
+
+
+def _item(key: str, title: str, description: str | None = None, **extra: object) -> WorkItem:
+    return WorkItem(
+        id=f"dataset:{key}",
+        source="dataset",
+        kind=Kind.TASK,
+        key=key,
+        title=title,
+        description=description,
+        status=Status.CLOSED,
+        updated_at=datetime(2024, 1, 1, tzinfo=UTC),
+        extra=dict(extra),
+    )
+
+
+def nlbse_items(data: Path, split: str) -> list[tuple[WorkItem, Label]]:
+    """NLBSE'24 issues as items: feature = business-facing, bug = inward, questions dropped."""
+    out: list[tuple[WorkItem, Label]] = []
+    path = data / "nlbse24-issue-report-classification" / f"issues_{split}.csv"
+    for n, row in enumerate(_csv_rows(path)):
+        if row["label"] == "question":
+            continue
+        label = Label.BUSINESS if row["label"] == "feature" else Label.INWARD
+        out.append((_item(f"{split}-{n}", row["title"], row["body"]), label))
+    return out
+
+
+def herzig_items(data: Path, *, with_type: bool = False) -> list[tuple[WorkItem, Label]]:
+    """Herzig et al. (2013) Apache issues (titles only) with :data:`HERZIG_MAPPING` labels."""
+    out: list[tuple[WorkItem, Label]] = []
+    path = data / "herzig2013-issue-classification" / "herzig2013_jira_issues_with_summary.csv"
+    jira_types = {"BUG": "Bug", "IMPROVEMENT": "Improvement", "RFE": "New Feature", "TASK": "Task"}
+    for row in _csv_rows(path):
+        label = HERZIG_MAPPING.get(row["manual_class"])
+        if label is None:
+            continue
+        extra: dict[str, object] = {}
+        if with_type and row["jira_issue_type"] in jira_types:
+            extra["issue_type"] = jira_types[row["jira_issue_type"]]
+        out.append((_item(row["issue_id"], row["summary"], None, **extra), label))
+    return out
+
+
+def ticket_items(data: Path) -> list[tuple[WorkItem, str]]:
+    path = data / "it-service-tickets-sample" / "it_service_tickets_first3805.csv"
+    return [
+        (_item(f"ticket-{n}", row["Document"][:120], row["Document"]), row["Topic_group"])
+        for n, row in enumerate(_csv_rows(path))
+    ]
+
+
+def truth_to_item(truth: object, services: dict[str, str] | None = None) -> WorkItem:
+    """A WorkItem as a connector would map a sandbox record (the label is not carried over).
+
+    ServiceNow records carry the service classification (``business_service``); Jira records
+    do not unless configured, so they get none here.
+    """
+    from itsm_bridge.sandbox.model import TruthItem
+
+    assert isinstance(truth, TruthItem)
+    extra: dict[str, object] = {}
+    for name in ("issue_type", "change_type", "risk", "close_code", "linked_project"):
+        value = getattr(truth, name, None)
+        if value is not None:
+            extra[name] = value
+    for name in ("planned_start", "planned_end"):
+        value = getattr(truth, name, None)
+        if value is not None:
+            extra[name] = value.isoformat()
+    if truth.investment:
+        extra["investment"] = dict(truth.investment)
+    if services and truth.platform == "servicenow" and truth.service in services:
+        extra["service_classification"] = services[truth.service]
+    if truth.effort_hours is not None:
+        effort, source = truth.effort_hours, EffortSource.MEASURED
+    elif truth.estimate_hours is not None:
+        effort, source = truth.estimate_hours, EffortSource.ESTIMATED
+    else:
+        effort, source = None, None
+    return WorkItem(
+        id=f"{truth.platform}:{truth.uid}",
+        source=truth.platform,
+        kind=truth.kind,
+        key=truth.number,
+        title=truth.title,
+        description=truth.description,
+        status=truth.status,
+        priority=truth.priority,
+        created_at=truth.created,
+        updated_at=truth.updated,
+        resolved_at=truth.resolved,
+        team=truth.team,
+        assignee=truth.assignee,
+        requester=truth.requester,
+        service=truth.service,
+        category=truth.category,
+        labels=truth.labels,
+        effort_hours=effort,
+        effort_source=source,
+        parent_key=truth.parent,
+        extra=extra,
+    )
+
+
+def sandbox_items(seed: int = 7) -> tuple[list[tuple[WorkItem, Label]], float]:
+    """The generator's company as labelled items, and its own ground-truth effort share."""
+    from itsm_bridge.sandbox import generate_company
+
+    company = generate_company(seed=seed)
+    pairs = [(truth_to_item(t, company.services), t.truth) for t in company.items]
+    return pairs, company.business_effort_share()
+
+
+def _print(title: str, result: Evaluation) -> None:
+    print(f"\n== {title}")
+    print(result.format())
+
+
+def run_sandbox(seed: int = 7) -> Evaluation:
+    pairs, truth_share = sandbox_items(seed)
+    result = evaluate(pairs, scorer=Scorer())
+    _print(f"default rules on the sandbox generator's ground truth (seed {seed})", result)
+    print(
+        f"generator's own business effort share (Company.business_effort_share): {truth_share:.3f}"
+    )
+    by_kind: dict[str, list[tuple[WorkItem, Label]]] = {}
+    for item, label in pairs:
+        by_kind.setdefault(item.kind.value, []).append((item, label))
+    print("\nper kind (scored within the whole set):")
+    scored = list(Scorer().score(item for item, _ in pairs))
+    verdicts = {s.key: s.scoring.label for s in scored}
+    for kind, rows in sorted(by_kind.items()):
+        correct = sum(verdicts[i.key] is lab for i, lab in rows)
+        undetermined = sum(verdicts[i.key] is Label.UNDETERMINED for i, _ in rows)
+        business = sum(lab is Label.BUSINESS for _, lab in rows)
+        print(
+            f"  {kind:<9} n={len(rows):>5}  business={business:>5}  "
+            f"accuracy={correct / len(rows):.3f}  undetermined={undetermined / len(rows):.3f}"
+        )
+    return result
+
+
+def run_nlbse(data: Path) -> None:
+    train_pairs = nlbse_items(data, "train")
+    test_pairs = nlbse_items(data, "test")
+    started = time.perf_counter()
+    model = TextModel.train(
+        [(i.title, i.description) for i, _ in train_pairs], [lab for _, lab in train_pairs]
+    )
+    took = time.perf_counter() - started
+    print(f"\ntext model trained on NLBSE train ({model.info}) in {took:.1f}s, {model.params}")
+    forced = Thresholds(0.5, 0.5)
+    _print(
+        "NLBSE'24 test: text model alone, forced decision (p >= 0.5 business)",
+        evaluate(test_pairs, scorer=Scorer(RuleSet.empty(), model, forced)),
+    )
+    _print(
+        "NLBSE'24 test: default rules + text model, forced decision",
+        evaluate(test_pairs, scorer=Scorer(RuleSet.default(), model, forced)),
+    )
+    _print(
+        "NLBSE'24 test: default rules + text model, default thresholds (0.6 / 0.4)",
+        evaluate(test_pairs, scorer=Scorer(RuleSet.default(), model)),
+    )
+    _print(
+        "NLBSE'24 test: default rules alone, default thresholds",
+        evaluate(test_pairs, scorer=Scorer()),
+    )
+    _print(
+        "NLBSE'24 test: default rules alone, forced decision",
+        evaluate(test_pairs, scorer=Scorer(thresholds=forced)),
+    )
+
+
+def run_herzig(data: Path) -> None:
+    _print(
+        "Herzig 2013 (titles only; mapping in HERZIG_MAPPING): default rules",
+        evaluate(herzig_items(data), scorer=Scorer()),
+    )
+    _print(
+        "Herzig 2013: default rules, forced decision",
+        evaluate(herzig_items(data), scorer=Scorer(thresholds=Thresholds(0.5, 0.5))),
+    )
+    _print(
+        "Herzig 2013 with the reporter's Jira issue type as extra.issue_type: default rules",
+        evaluate(herzig_items(data, with_type=True), scorer=Scorer()),
+    )
+    cv = evaluate(
+        herzig_items(data),
+        scorer=Scorer(RuleSet.empty(), thresholds=Thresholds(0.5, 0.5)),
+        folds=5,
+    )
+    _print("Herzig 2013: text model alone, 5-fold cross-validation (titles)", cv)
+
+
+def run_tickets(data: Path) -> None:
+    rows = ticket_items(data)
+    scored = list(Scorer().score(item for item, _ in rows))
+    print("\n== IT service tickets (pre-processed text; all run work): default rules")
+    groups: dict[str, list[Label]] = {}
+    for (_, group), s in zip(rows, scored):
+        groups.setdefault(group, []).append(s.scoring.label)
+    for group, labels in sorted(groups.items()):
+        n = len(labels)
+        inward = sum(lab is Label.INWARD for lab in labels) / n
+        business = sum(lab is Label.BUSINESS for lab in labels) / n
+        print(f"  {group:<24} n={n:>4}  inward={inward:.3f}  business={business:.3f}")
+    total = len(scored)
+    inward_all = sum(s.scoring.label is Label.INWARD for s in scored) / total
+    business_all = sum(s.scoring.label is Label.BUSINESS for s in scored) / total
+    print(f"  {'all':<24} n={total:>4}  inward={inward_all:.3f}  business={business_all:.3f}")
+
+
+def run_tune(data: Path) -> None:
+    pairs = nlbse_items(data, "train")
+    print("\n== text model: 5-fold cross-validation on NLBSE train only (macro-F1, forced)")
+    grid = [
+        TrainingParams(C=c, title_features=tf, min_df=md)
+        for c in (1.0, 3.0, 10.0, 30.0)
+        for tf in (True, False)
+        for md in (1, 2)
+    ]
+    for params in grid:
+        result = evaluate(
+            pairs,
+            scorer=Scorer(RuleSet.empty(), thresholds=Thresholds(0.5, 0.5)),
+            folds=5,
+            params=params,
+        )
+        print(
+            f"  C={params.C:<5} title_features={params.title_features!s:<5} "
+            f"min_df={params.min_df}  macro-F1={result.macro_f1:.4f}"
+        )
+
+
+def run_speed(n: int = 50_000) -> None:
+    from itsm_bridge.sandbox.generator import iter_items
+
+    items = [truth_to_item(t) for t in iter_items(Kind.INCIDENT, n // 2, seed=3)]
+    items += [truth_to_item(t) for t in iter_items(Kind.CHANGE, n - len(items), seed=3)]
+    scorer = Scorer()
+    for _ in scorer.score(items[:1000]):  # warm the caches
+        pass
+    started = time.perf_counter()
+    count = sum(1 for _ in scorer.score(items))
+    took = time.perf_counter() - started
+    print(f"\n== speed: default rules, {count} sandbox items, one core")
+    print(f"  {count / took:,.0f} items/s ({took:.2f}s)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m itsm_bridge.scoring.evaluate_datasets")
+    parser.add_argument(
+        "parts",
+        nargs="*",
+        choices=["sandbox", "nlbse", "herzig", "tickets", "tune", "speed", []],
+        help="what to run (default: sandbox nlbse herzig tickets speed)",
+    )
+    parser.add_argument("--data", help="the shared data folder (default ../shared/data)")
+    parser.add_argument("--seed", type=int, default=7, help="sandbox generator seed")
+    args = parser.parse_args(argv)
+    parts = args.parts or ["sandbox", "nlbse", "herzig", "tickets", "speed"]
+    data = _data_dir(args.data)
+    if "sandbox" in parts:
+        run_sandbox(args.seed)
+    if "nlbse" in parts:
+        run_nlbse(data)
+    if "herzig" in parts:
+        run_herzig(data)
+    if "tickets" in parts:
+        run_tickets(data)
+    if "tune" in parts:
+        run_tune(data)
+    if "speed" in parts:
+        run_speed()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
