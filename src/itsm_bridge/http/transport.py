@@ -441,7 +441,7 @@ class Transport:
         elapsed = self._clock() - started
         status = response.status_code
         self.governor.observe(status, response.headers, sent_at=sent_at)
-        self.stats.add(bytes_received=len(body))
+        self.stats.add(bytes_received=len(body), throttled=int(status == 429))
         full_url = response.url or url
         if log.isEnabledFor(logging.DEBUG):
             sent_headers = response.request.headers if response.request is not None else {}
