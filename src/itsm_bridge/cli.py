@@ -248,49 +248,52 @@ def _scorer_from_args(args: argparse.Namespace) -> Any:
 
 
 def _input_items(path: str) -> Iterable[WorkItem]:
-    from itsm_bridge.sync.exports import read_jsonl
+    """Items from a lenient JSONL file; lines that carry ``scoring`` keep their verdict."""
+    from itsm_bridge.schema import Verdict
+    from itsm_bridge.scoring import read_records, record_to_item
 
-    return (item for item, _ in read_jsonl(path))
+    for position, record in enumerate(read_records(path), start=1):
+        item = record_to_item(record, position=position)
+        verdict = record.get("scoring")
+        if isinstance(verdict, dict):
+            try:
+                yield ScoredItem(**item.__dict__, scoring=Verdict.model_validate(verdict))
+            except ValueError as exc:
+                raise DataError(f"{path}:{position}: invalid scoring object: {exc}") from None
+        else:
+            yield item
 
 
 def _scored_stream(args: argparse.Namespace) -> Iterable[ScoredItem]:
-    """Scored items from INPUT.jsonl (scoring lines that lack a verdict) or from --store."""
+    """Scored items from --store (verdicts brought up to date first) or from INPUT.jsonl.
+
+    Input lines that already carry a verdict keep it unless --rules or --model ask to re-score.
+    """
+    scorer = _scorer_from_args(args)
     if args.store:
         from itsm_bridge.sync import Store
         from itsm_bridge.sync.verdicts import update_verdicts
 
-        scorer = _scorer_from_args(args)
-        store = Store(args.store)
-        update_verdicts(store, scorer)
-
-        def from_store() -> Iterable[ScoredItem]:
-            try:
-                yield from store.scored_items(scorer.version)
-            finally:
-                store.close()
-
-        return from_store()
-    if not args.input:
-        raise ConfigurationError("give INPUT.jsonl or --store DB")
+        with Store(args.store) as store:
+            update_verdicts(store, scorer)
+            yield from store.scored_items(scorer.version)
+        return
     items = list(_input_items(args.input))
-    if (
-        items
-        and all(isinstance(i, ScoredItem) for i in items)
-        and not args.rules
-        and not getattr(args, "model", None)
-    ):
-        return [i for i in items if isinstance(i, ScoredItem)]
-    return _scorer_from_args(args).score(items)
+    rescore = bool(args.rules or args.model) or not all(isinstance(i, ScoredItem) for i in items)
+    if rescore:
+        yield from scorer.score(items)
+    else:
+        yield from (i for i in items if isinstance(i, ScoredItem))
 
 
 def cmd_score(args: argparse.Namespace, out: _Out) -> int:
-    from itsm_bridge.sync.exports import write_jsonl
-
-    if args.store and not args.input:
+    scorer = _scorer_from_args(args)
+    if args.store:
+        if args.input:
+            raise ConfigurationError("score takes INPUT.jsonl or --store DB, not both")
         from itsm_bridge.sync import Store
         from itsm_bridge.sync.verdicts import update_verdicts
 
-        scorer = _scorer_from_args(args)
         with Store(args.store) as store:
             scored = update_verdicts(store, scorer, force=args.force)
             written = store.export(args.out, ruleset=scorer.version) if args.out else None
@@ -302,8 +305,15 @@ def cmd_score(args: argparse.Namespace, out: _Out) -> int:
         return 0
     if not args.input or not args.out:
         raise ConfigurationError("score needs INPUT.jsonl and --out OUTPUT.jsonl (or --store DB)")
-    scorer = _scorer_from_args(args)
-    count = write_jsonl(scorer.score(_input_items(args.input)), args.out)
+    from itsm_bridge import _json
+    from itsm_bridge.scoring import read_records, score_records
+    from itsm_bridge.sync.exports import atomic_output
+
+    count = 0
+    with atomic_output(args.out) as handle:
+        for line in score_records(read_records(args.input), scorer):
+            handle.write(_json.dumps(line) + "\n")
+            count += 1
     out.note(f"{count} items scored with rule set {scorer.version} into {args.out}")
     out.json({"scored": count, "ruleset": scorer.version, "out": args.out})
     return 0
@@ -328,43 +338,25 @@ def cmd_report(args: argparse.Namespace, out: _Out) -> int:
     return 0
 
 
-def _labelled(path: str) -> tuple[list[WorkItem], list[str]]:
-    from itsm_bridge.sync.exports import read_jsonl
-
-    items: list[WorkItem] = []
-    labels: list[str] = []
-    for number, (item, kept) in enumerate(read_jsonl(path, keep=("label",)), start=1):
-        label = kept.get("label")
-        if label is None and isinstance(item, ScoredItem):
-            label = item.scoring.label.value
-        if not isinstance(label, str):
-            raise DataError(f"{path}:{number}: a labelled line needs a 'label' field")
-        items.append(item)
-        labels.append(label)
-    return items, labels
-
-
 def cmd_evaluate(args: argparse.Namespace, out: _Out) -> int:
-    from itsm_bridge.scoring import evaluate
+    from itsm_bridge.scoring import evaluate, read_records
 
-    items, labels = _labelled(args.input)
-    result = evaluate(items, labels, scorer=_scorer_from_args(args))
+    result = evaluate(read_records(args.input), scorer=_scorer_from_args(args), folds=args.folds)
     out.json(result.as_dict())
-    out.text(result.summary())
+    out.text(result.format())
     return 0
 
 
 def cmd_train(args: argparse.Namespace, out: _Out) -> int:
-    from itsm_bridge.scoring import train
-
-    items, labels = _labelled(args.input)
-    model = train(items, labels)
+    from itsm_bridge.scoring import read_records, train
     from itsm_bridge.sync.exports import atomic_output
 
+    records = list(read_records(args.input))
+    model = train(records)
     with atomic_output(args.output) as handle:
         handle.write(model.to_json())
-    out.note(f"model trained on {len(items)} labelled items written to {args.output}")
-    out.json({"trained_on": len(items), "model": args.output})
+    out.note(f"model trained on {len(records)} labelled lines written to {args.output}")
+    out.json({"trained_on": len(records), "model": args.output, "fingerprint": model.fingerprint})
     return 0
 
 
@@ -624,7 +616,7 @@ exit codes:
   itsm-bridge score --store itsm.db
 """,
     )
-    p.add_argument("input", nargs="?", metavar="INPUT.jsonl", help="items ('-' for stdin)")
+    p.add_argument("input", nargs="?", metavar="INPUT.jsonl", help="items, one JSON per line")
     p.add_argument("--out", metavar="OUTPUT.jsonl", help="scored items (written atomically)")
     p.add_argument("--store", metavar="DB", help="score the store's items (kept per rule set)")
     p.add_argument("--force", action="store_true", help="re-score even if up to date")
@@ -659,6 +651,7 @@ exit codes:
 """,
     )
     p.add_argument("input", metavar="LABELLED.jsonl", help="lines with a 'label' field")
+    p.add_argument("--folds", type=int, metavar="K", help="K-fold cross-validation of a model")
     _scoring_flags(p)
 
     p = _command(

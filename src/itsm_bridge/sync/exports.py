@@ -16,11 +16,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from pydantic import ValidationError
-
 from itsm_bridge import _json
 from itsm_bridge.errors import ConfigurationError, StoreError
-from itsm_bridge.schema import Kind, ScoredItem, WorkItem
+from itsm_bridge.schema import ScoredItem, WorkItem
 
 __all__ = [
     "CSV_FIELDS",
@@ -193,78 +191,3 @@ def write_items(items: Iterable[WorkItem], path: str | os.PathLike[str], fmt: st
         return write_parquet(items, path)
     raise ConfigurationError(f"unknown export format {fmt!r}; formats are: {', '.join(FORMATS)}")
 
-
-def parse_kinds_filter(kinds: Iterable[str] | None) -> list[Kind] | None:
-    if not kinds:
-        return None
-    try:
-        return [Kind(k) for k in kinds]
-    except ValueError as exc:
-        raise ConfigurationError(f"{exc}; kinds are: {', '.join(k.value for k in Kind)}") from None
-
-
-def _lenient(data: dict[str, Any], line: int, origin: str) -> dict[str, Any]:
-    """Fill what a hand-made line may omit (everything but ``title``), keep the rest in extra."""
-    known = set(WorkItem.model_fields) | {"scoring"}
-    out = {k: v for k, v in data.items() if k in known}
-    unknown = {k: v for k, v in data.items() if k not in known}
-    if unknown:
-        out["extra"] = {**unknown, **(out.get("extra") or {})}
-    source = out.get("source") or origin
-    out["source"] = source
-    out.setdefault("id", f"{source}:{line}")
-    out["id"] = out["id"] or f"{source}:{line}"
-    out["key"] = out.get("key") or str(out["id"]).split(":", 1)[-1]
-    out["kind"] = out.get("kind") or Kind.TASK.value
-    out["status"] = out.get("status") or "new"
-    out["updated_at"] = out.get("updated_at") or out.get("created_at") or "1970-01-01T00:00:00Z"
-    return out
-
-
-def read_jsonl(
-    path: str | os.PathLike[str], *, lenient: bool = True, keep: Iterable[str] = ()
-) -> Iterator[tuple[WorkItem, dict[str, Any]]]:
-    """Stream ``(item, kept)`` from a JSONL file (``"-"`` is stdin).
-
-    A line with ``scoring`` becomes a :class:`ScoredItem`. ``lenient`` fills every field but
-    ``title`` with a neutral default (and keeps unknown keys in ``extra``); ``keep`` names keys
-    that are returned beside the item instead (``label`` for ``evaluate``). Errors name the line.
-    """
-    from itsm_bridge.errors import DataError
-
-    kept_names = tuple(keep)
-    name = "stdin" if str(path) == "-" else str(path)
-    origin = "input" if str(path) == "-" else Path(path).stem or "input"
-    handle: IO[str]
-    try:
-        handle = sys.stdin if str(path) == "-" else open(path, encoding="utf-8")  # noqa: SIM115
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read {name}: {exc.strerror or exc}") from None
-    try:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                data = _json.loads(text)
-            except ValueError as exc:
-                raise DataError(f"{name}:{number}: not JSON ({exc})") from None
-            if not isinstance(data, dict):
-                raise DataError(f"{name}:{number}: a line must be a JSON object")
-            kept = {k: data.pop(k) for k in kept_names if k in data}
-            if lenient:
-                if not isinstance(data.get("title"), str):
-                    raise DataError(f"{name}:{number}: every line needs a string 'title'")
-                data = _lenient(data, number, origin)
-            model = ScoredItem if "scoring" in data else WorkItem
-            try:
-                item = model.model_validate(data)
-            except ValidationError as exc:
-                problems = "; ".join(
-                    f"{'.'.join(str(p) for p in err['loc']) or '<line>'}: {err['msg']}"
-                    for err in exc.errors(include_url=False, include_input=False)
-                )
-                raise DataError(f"{name}:{number}: {problems}") from None
-            yield item, kept
-    finally:
-        if handle is not sys.stdin:
-            handle.close()
