@@ -1018,7 +1018,7 @@ INTENTS: tuple[Intent, ...] = (
                 "Phishing email reported by {dept}",
                 "Suspicious login for {person}",
                 "Malware alert on laptop in {dept}",
-                "Account compromise suspected - {err}",
+                "Account compromise suspected for {person}",
             ),
             _T: (
                 "Fix findings from penetration test",
