@@ -74,6 +74,7 @@ from itsm_bridge.schema import (
     WorkItem,
     schema_json,
 )
+from itsm_bridge.sync import Store, SyncResult, sync
 
 __version__ = "0.1.0"
 
@@ -120,7 +121,9 @@ __all__ = [
     "SourceConnectionError",
     "SourceUnavailableError",
     "Status",
+    "Store",
     "StoreError",
+    "SyncResult",
     "TokenPaginator",
     "Transport",
     "UnknownConnectorError",
@@ -133,4 +136,5 @@ __all__ = [
     "connector_class",
     "fetch_pages",
     "schema_json",
+    "sync",
 ]
