@@ -25,7 +25,7 @@ def rich_text(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, str):
-        text = value.strip()
+        text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
         return text or None
     if isinstance(value, Mapping):
         text = adf_to_text(value)
