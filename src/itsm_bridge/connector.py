@@ -256,7 +256,7 @@ class Connector(ABC):
             self.options = self.options_model(**options)
         except ValidationError as exc:
             raise InvalidOptionsError(
-                f"invalid options for connector {self.name!r}: {_describe(exc)}"
+                f"invalid options for connector {self.name!r}: {_describe(exc, self.options_model)}"
             ) from None
         self.base_url = base_url.rstrip("/")
         self.source = self.options.source or (urlsplit(base_url).hostname or "source")
@@ -352,11 +352,17 @@ class Connector(ABC):
         return {**self.transport.stats.snapshot(), **self.stats.as_dict()}
 
 
-def _describe(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or '<options>'}: {err['msg']}"
-        for err in exc.errors(include_url=False, include_input=False)
-    )
+def _describe(exc: ValidationError, model: type[BaseModel]) -> str:
+    problems = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in err["loc"]) or "<options>"
+        if err["type"] == "extra_forbidden":
+            # A typo must say what was meant, not only that it was wrong.
+            known = ", ".join(sorted(model.model_fields))
+            problems.append(f"unknown option {where!r} (known options: {known})")
+        else:
+            problems.append(f"{where}: {err['msg']}")
+    return "; ".join(problems)
 
 
 def _registered() -> dict[str, Any]:
@@ -375,12 +381,19 @@ def connector_class(name: str) -> type[Connector]:
     if ep is None:
         installed = ", ".join(sorted(registered)) or "none"
         raise UnknownConnectorError(
-            f"no connector named {name!r} is installed (installed: {installed}); "
-            f'try pip install "itsm-bridge[{name}]"'
+            f"no connector named {name!r} is installed (installed: {installed}); install the "
+            'package that provides it (the built-ins: pip install "itsm-bridge[all]")'
         )
-    cls = ep.load()
+    try:
+        cls = ep.load()
+    except (ImportError, AttributeError) as exc:
+        raise ConfigurationError(
+            f"connector {name!r} is registered as {ep.value!r} but cannot be loaded: {exc}"
+        ) from exc
     if not (isinstance(cls, type) and issubclass(cls, Connector)):
-        raise ConfigurationError(f"entry point {name!r} does not name a Connector subclass")
+        raise ConfigurationError(
+            f"entry point {name!r} ({ep.value!r}) does not name a Connector subclass"
+        )
     return cls
 
 
