@@ -1,0 +1,203 @@
+"""Keyset paging of one range, and several ranges in parallel behind a bounded queue.
+
+One range is read in (sys_updated_on, sys_id) order, each page continuing after the last key.
+Quirk: ``sysparm_limit`` is applied before row-level ACLs (A2, A12.1), so a page can come back
+short or even empty while more rows follow. A short page is never the end; an empty page ends a
+range only once the Aggregate API confirms that no more than that page's rows were left (they were
+all hidden). Where more are left, the hidden block is stepped over with ``sysparm_offset``.
+
+Ranges run on worker threads through the connector's one transport (so the host's rate governor
+paces them all); pages wait in a bounded queue, which keeps memory flat however far the workers
+run ahead of the consumer.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from itsm_bridge import IncompletePullError
+from itsm_bridge_servicenow.query import Key, after_key, keyset_query, window_conditions
+from itsm_bridge_servicenow.ranges import Range
+from itsm_bridge_servicenow.values import value
+
+__all__ = ["Fetched", "PageSize", "RangePage", "read_range", "run_ranges"]
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One Table API page: its rows, the limit it was read with and the server's clock."""
+
+    rows: list[dict[str, Any]]
+    limit: int
+    server_time: datetime | None
+
+
+@dataclass(frozen=True)
+class RangePage:
+    rows: list[dict[str, Any]]
+    key: Key | None
+    done: bool = False
+    closed_at: datetime | None = None
+
+
+class PageSize:
+    """The page size shared by every worker of a pull; halves when the instance cancels."""
+
+    def __init__(self, size: int, minimum: int) -> None:
+        self._size = size
+        self.minimum = min(minimum, size)
+        self.halvings = 0
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> int:
+        return self._size
+
+    def halve(self, tried: int) -> bool:
+        """Halve below ``tried`` (once per size, whichever worker notices first)."""
+        with self._lock:
+            if self._size < tried:
+                return True
+            if self._size <= self.minimum:
+                return False
+            self._size = max(self.minimum, self._size // 2)
+            self.halvings += 1
+            return True
+
+
+PageFetcher = Callable[[str, int], Fetched]
+"""(encoded query, offset) -> one page read at the current page size."""
+Counter = Callable[[str], int | None]
+"""encoded query -> the Aggregate API count, or None where counting is not permitted."""
+
+
+def _key(row: Mapping[str, Any], table: str) -> Key:
+    stamp, sys_id = value(row, "sys_updated_on"), value(row, "sys_id")
+    if not stamp or not sys_id:
+        raise IncompletePullError(
+            f"{table}: a record without sys_updated_on or sys_id cannot be paged",
+            record=sys_id or None,
+        )
+    return stamp, sys_id
+
+
+def read_range(
+    rng: Range,
+    table: str,
+    fetch: PageFetcher,
+    count: Counter,
+    user_filter: str = "",
+    stop: threading.Event | None = None,
+) -> Iterator[RangePage]:
+    """Pages of ``rng`` after its delivered position; the last one has ``done=True``."""
+    after = rng.after
+    while stop is None or not stop.is_set():
+        query = keyset_query(rng.start, rng.end, after, user_filter)
+        page = fetch(query, 0)
+        if not page.rows:
+            page = _past_hidden(rng, after, query, page, fetch, count, user_filter)
+            if not page.rows:
+                yield RangePage([], None, done=True, closed_at=page.server_time)
+                return
+        keys = [_key(row, table) for row in page.rows]
+        previous = after
+        for key in keys:
+            if previous is not None and key <= previous:
+                raise IncompletePullError(
+                    f"{table}: page out of (sys_updated_on, sys_id) order at {key} after "
+                    f"{previous}; the instance did not honour ORDERBY or the keyset stalled",
+                    record=key[1],
+                )
+            previous = key
+        after = keys[-1]
+        yield RangePage(page.rows, after)
+
+
+def _past_hidden(
+    rng: Range,
+    after: Key | None,
+    query: str,
+    empty: Fetched,
+    fetch: PageFetcher,
+    count: Counter,
+    user_filter: str,
+) -> Fetched:
+    """After an empty page: the next visible page, or the empty page if the range is over."""
+    if after is None:
+        left = count("^".join([*window_conditions(rng.start, rng.end), user_filter]).strip("^"))
+    else:
+        left = count(after_key(rng.start, rng.end, after, user_filter))
+    if left is None:
+        left = empty.limit * 2  # no count: look one page further before believing the end
+    offset = empty.limit
+    last = empty
+    while offset < left:
+        last = fetch(query, offset)
+        if last.rows:
+            return last
+        offset += last.limit
+    return Fetched([], empty.limit, last.server_time or empty.server_time)
+
+
+def run_ranges(
+    indices: Sequence[int],
+    reader: Callable[[int, threading.Event], Iterator[RangePage]],
+    workers: int,
+) -> Iterator[tuple[int, RangePage]]:
+    """Pages of several ranges, each range's pages in order; ranges overlap in time.
+
+    With one worker (or one range) everything runs on the caller's thread.
+    """
+    stop = threading.Event()
+    if workers <= 1 or len(indices) <= 1:
+        for index in indices:
+            for one in reader(index, stop):
+                yield index, one
+        return
+    pending: queue.Queue[tuple[int, RangePage | None, BaseException | None]] = queue.Queue(
+        maxsize=workers * 2
+    )
+
+    def put(item: tuple[int, RangePage | None, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                pending.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work(index: int) -> None:
+        try:
+            for page in reader(index, stop):
+                if not put((index, page, None)):
+                    return
+        except BaseException as exc:  # handed to the consumer, which raises it
+            put((index, None, exc))
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="itsm-servicenow")
+    futures = [pool.submit(work, index) for index in indices]
+    finished = 0
+    try:
+        while finished < len(indices):
+            index, got, error = pending.get()
+            if error is not None:
+                raise error
+            assert got is not None
+            if got.done:
+                finished += 1
+            yield index, got
+    finally:
+        stop.set()
+        while not all(f.done() for f in futures):
+            try:
+                pending.get(timeout=0.05)
+            except queue.Empty:
+                continue
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,272 @@
+"""A fake ServiceNow instance on loopback, serving the generator's records.
+
+Registered in the entry-point group ``itsm_bridge.sandboxes`` as ``servicenow``::
+
+    from itsm_bridge.sandbox import generate_items, make_sandbox
+    from itsm_bridge import Kind
+
+    with make_sandbox("servicenow", generate_items(Kind.INCIDENT, 1000)) as sandbox:
+        conn = ib.connect("servicenow", sandbox.url, auth=sandbox.auth(),
+                          **sandbox.connect_options())
+
+What it serves and how it misbehaves is described in :mod:`.app`; the data model in
+:mod:`.render` and :mod:`.schema`. Run one by hand:
+``python -m itsm_bridge_servicenow.sandbox``.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, Self
+
+from requests.auth import AuthBase
+
+from itsm_bridge import BasicAuth, OAuth2
+from itsm_bridge.sandbox import FaultPlan, SandboxServer, TruthItem, generate_company
+from itsm_bridge_servicenow.sandbox.app import DATA_TABLES, ServiceNowApp
+from itsm_bridge_servicenow.sandbox.render import Renderer, sys_id_for
+from itsm_bridge_servicenow.sandbox.schema import (
+    LEGACY_CHANGE_STATES,
+    LEGACY_PROBLEM_STATES,
+    TABLES,
+    FieldDef,
+)
+from itsm_bridge_servicenow.sandbox.store import Instance
+
+__all__ = ["ServiceNowSandbox", "make_sandbox"]
+
+DEFAULT_USER = "admin"
+DEFAULT_PASSWORD = "sandbox-admin"  # a fake instance on loopback, not a secret
+DEFAULT_CLIENT = ("itsm-bridge", "sandbox-client-secret")
+
+
+@lru_cache(maxsize=1)
+def _default_services() -> dict[str, str]:
+    # The generator's service catalogue (name -> business/technical), from its public API.
+    return dict(generate_company(months=1, scale=0.05).services)
+
+
+class ServiceNowSandbox:
+    """A running (or ready-to-run) fake instance; use as a context manager."""
+
+    connector = "servicenow"
+
+    def __init__(
+        self,
+        items: Sequence[TruthItem],
+        *,
+        faults: FaultPlan | None = None,
+        timezone: str = "UTC",
+        seed: int = 0,
+        username: str = DEFAULT_USER,
+        password: str = DEFAULT_PASSWORD,
+        oauth_clients: Mapping[str, str] | None = None,
+        client_credentials_grant: bool = True,
+        token_ttl: int = 1799,
+        max_page_rows: int | None = None,
+        aggregate: bool = True,
+        dictionary_readable: bool = True,
+        rate_limit_per_hour: int | None = None,
+        services: Mapping[str, str] | None = None,
+        state_models: Mapping[str, str] | None = None,
+        custom_fields: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+    ) -> None:
+        self.faults = faults
+        self.timezone = timezone
+        self.username, self._password = username, password
+        self.oauth_clients = dict(oauth_clients or {DEFAULT_CLIENT[0]: DEFAULT_CLIENT[1]})
+        self.instance = Instance()
+        self.items: dict[str, TruthItem] = {}
+        self._table_of: dict[str, str] = {}
+        self.renderer = Renderer(
+            items,
+            services or _default_services(),
+            state_models=state_models,
+            custom_fields=custom_fields,
+        )
+        self._load(items, seed, state_models or {}, custom_fields or {})
+        self.app = ServiceNowApp(
+            self.instance,
+            faults=faults,
+            timezone=timezone,
+            seed=seed,
+            credentials={username: password},
+            oauth_clients=self.oauth_clients,
+            client_credentials_grant=client_credentials_grant,
+            token_ttl=token_ttl,
+            max_page_rows=max_page_rows,
+            aggregate_enabled=aggregate,
+            dictionary_readable=dictionary_readable,
+            rate_limit_per_hour=rate_limit_per_hour,
+            touch=self._touch_row,
+        )
+        self.server = SandboxServer(self.app, faults=faults)
+        self._lock = threading.Lock()
+
+    # -- data ------------------------------------------------------------------------------------
+
+    def _load(
+        self,
+        items: Sequence[TruthItem],
+        seed: int,
+        state_models: Mapping[str, str],
+        custom_fields: Mapping[str, Mapping[str, Sequence[str]]],
+    ) -> None:
+        instance = self.instance
+        for table, fields in custom_fields.items():
+            instance.extra_fields[table] = {name: FieldDef("string") for name in fields}
+        if state_models.get("change_request") == "legacy":
+            instance.choices[("change_request", "state")] = dict(LEGACY_CHANGE_STATES)
+        if state_models.get("problem") == "legacy":
+            instance.choices[("problem", "state")] = dict(LEGACY_PROBLEM_STATES)
+        share = self.faults.acl_hidden_share if self.faults else 0.0
+        rng = random.Random(f"servicenow-acl:{seed}")
+        for item in items:
+            table, row = self.renderer.row(item)
+            instance.table(table).put(row)
+            self.items[item.uid] = item
+            self._table_of[item.uid] = table
+            if share and rng.random() < share:
+                instance.table(table).hidden.add(item.uid)
+        for (table, name), labels in self.renderer.choice_labels.items():
+            instance.choices.setdefault((table, name), {}).update(labels)
+        for table, rows in self.renderer.refs.items():
+            for row in rows.values():
+                instance.table(table).put(row)
+        self._load_dictionary()
+
+    def _load_dictionary(self) -> None:
+        objects = self.instance.table("sys_db_object")
+        dictionary = self.instance.table("sys_dictionary")
+        stamp = "2024-01-01 00:00:00"
+        base = {"sys_created_on": stamp, "sys_updated_on": stamp, "sys_mod_count": "0"}
+        for name, definition in TABLES.items():
+            parent = sys_id_for("sys_db_object", definition.parent) if definition.parent else ""
+            objects.put(
+                {
+                    **base,
+                    "sys_id": sys_id_for("sys_db_object", name),
+                    "sys_class_name": "sys_db_object",
+                    "name": name,
+                    "label": definition.label,
+                    "super_class": parent,
+                }
+            )
+            fields = {**definition.fields, **self.instance.extra_fields.get(name, {})}
+            for element, field in [("", FieldDef("collection")), *fields.items()]:
+                dictionary.put(
+                    {
+                        **base,
+                        "sys_id": sys_id_for("sys_dictionary", f"{name}.{element}"),
+                        "sys_class_name": "sys_dictionary",
+                        "name": name,
+                        "element": element,
+                        "internal_type": field.type,
+                        "reference": field.reference or "",
+                        "column_label": element.replace("_", " ").title(),
+                    }
+                )
+
+    def _touch_row(self, table: str, sys_id: str) -> None:
+        """A record changes now (a user edits it while a client pages)."""
+        self.touch(sys_id, note="Updated while the client paged.")
+
+    def touch(
+        self, key: str, *, when: datetime | None = None, note: str | None = None, **changes: Any
+    ) -> TruthItem:
+        """Change a record (by sys_id or number) as a user would; returns its new version."""
+        with self.instance.lock:
+            uid = (
+                key
+                if key in self.items
+                else next((i.uid for i in self.items.values() if i.number == key), None)
+            )
+            if uid is None:
+                raise KeyError(f"no record {key!r} in the sandbox")
+            moment = (when or datetime.now(UTC)).replace(microsecond=0)
+            item = self.items[uid].touched(moment, note=note)
+            if changes:
+                item = replace(item, **changes)
+            self.items[uid] = item
+            table, row = self.renderer.row(item)
+            self.instance.table(table).put(row)
+            return item
+
+    def hidden_ids(self) -> set[str]:
+        with self.instance.lock:
+            return {sid for t in DATA_TABLES for sid in self.instance.table(t).hidden}
+
+    def visible_items(self) -> list[TruthItem]:
+        hidden = self.hidden_ids()
+        with self.instance.lock:
+            return [item for uid, item in self.items.items() if uid not in hidden]
+
+    def data_requests(self, table: str | None = None) -> list[dict[str, str]]:
+        """Parameters of every Table API request for data tables (or ``table``) so far."""
+        wanted = {table} if table else DATA_TABLES
+        found = []
+        for _method, path, params in list(self.app.log):
+            parts = [p for p in path.split("/") if p]
+            if len(parts) >= 4 and parts[:3] == ["api", "now", "table"] and parts[3] in wanted:
+                found.append(params)
+        return found
+
+    # -- the platform contract -------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def requests(self) -> list[tuple[str, str, dict[str, str]]]:
+        return list(self.app.log)
+
+    def start(self) -> Self:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def auth(self) -> AuthBase:
+        return BasicAuth(self.username, self._password)
+
+    def oauth(self, grant: str = "password") -> OAuth2:
+        """OAuth 2.0 against the sandbox's ``/oauth_token.do`` with its default client."""
+        client, secret = next(iter(self.oauth_clients.items()))
+        if grant == "client_credentials":
+            return OAuth2(f"{self.url}/oauth_token.do", client_id=client, client_secret=secret)
+        return OAuth2(
+            f"{self.url}/oauth_token.do",
+            client_id=client,
+            client_secret=secret,
+            grant="password",
+            username=self.username,
+            password=self._password,
+        )
+
+    def connect_options(self) -> dict[str, Any]:
+        return {"allow_insecure_http": True}
+
+
+def make_sandbox(
+    items: Sequence[TruthItem],
+    *,
+    faults: FaultPlan | None = None,
+    timezone: str = "UTC",
+    seed: int = 0,
+    **options: Any,
+) -> ServiceNowSandbox:
+    """The entry-point factory (``itsm_bridge.sandboxes``); ``options`` go to the sandbox."""
+    return ServiceNowSandbox(items, faults=faults, timezone=timezone, seed=seed, **options)
