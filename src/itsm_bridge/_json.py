@@ -23,12 +23,22 @@ HAVE_ORJSON = _orjson is not None
 
 
 def loads(data: bytes | str) -> Any:
+    """Decode JSON; every failure is a ``ValueError``, whichever decoder runs.
+
+    Bytes must be UTF-8 (RFC 8259) with both decoders: the stdlib would otherwise guess UTF-16
+    or UTF-32 where orjson refuses, and a too deeply nested document would escape the stdlib as
+    ``RecursionError`` (orjson stops at 1024 levels).
+    """
     if _orjson is not None:
         try:
             return _orjson.loads(data)
         except _orjson.JSONDecodeError as exc:
             raise ValueError(str(exc)) from None
-    return json.loads(data)
+    text = data.decode("utf-8") if isinstance(data, (bytes, bytearray, memoryview)) else data
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nesting depth limit exceeded") from None
 
 
 def _default(value: Any) -> Any:

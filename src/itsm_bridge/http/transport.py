@@ -513,11 +513,24 @@ class Transport:
                     method, url, endpoint, response.status_code, body, response.headers
                 ),
             )
+        media_type = content_type.split(";", 1)[0].strip()
+        if media_type and "json" not in media_type and media_type != "text/plain":
+            # a file download, an image or a CSV export answered instead of the API
+            raise ResponseFormatError(
+                f"expected JSON but got {media_type} (status {response.status_code}) from "
+                f"{redact_url(url)}",
+                context=self._context(
+                    method, url, endpoint, response.status_code, body, response.headers
+                ),
+            )
         try:
             return _json.loads(body)
         except ValueError as exc:
+            problem = _encoding_problem(body, content_type) or (
+                f"malformed JSON ({str(exc)[:120]}) in a {media_type or 'untyped'} body"
+            )
             raise ResponseFormatError(
-                f"malformed JSON ({str(exc)[:120]}) from {redact_url(url)}",
+                f"{problem} from {redact_url(url)}",
                 context=self._context(
                     method, url, endpoint, response.status_code, body, response.headers
                 ),
@@ -554,6 +567,27 @@ class Transport:
         if 400 <= status < 500:
             return ConfigurationError(f"request rejected ({status})", context=context)
         return ServerError(f"server error {status}", context=context)
+
+
+def _encoding_problem(body: bytes, content_type: str) -> str | None:
+    """Why a body that failed to decode is not UTF-8 JSON, if that is the reason (RFC 8259).
+
+    Only called on the error path, so the happy path never decodes twice.
+    """
+    declared = content_type.partition("charset=")[2].strip(" \"'").lower()
+    said = f" (declared charset {declared})" if declared else ""
+    if body.startswith(b"\xef\xbb\xbf"):
+        return f"JSON must be UTF-8 without a byte order mark; the body starts with one{said}"
+    if body.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in body[:4]:
+        return f"JSON must be UTF-8; the body looks like UTF-16 or UTF-32{said}"
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return (
+            f"JSON must be UTF-8; byte 0x{body[exc.start]:02x} at offset {exc.start} is not"
+            f" UTF-8{said}"
+        )
+    return None
 
 
 def _remember_secret_params(params: Mapping[str, Any] | None) -> None:
