@@ -483,8 +483,15 @@ def _auth_flags(parser: argparse.ArgumentParser) -> None:
         "--token-env", metavar="VAR", type=_env_name, help="variable holding a bearer token"
     )
     group.add_argument("--oauth-token-url", metavar="URL", help="OAuth 2.0 token endpoint")
-    group.add_argument("--oauth-client-id-env", metavar="VAR", type=_env_name)
-    group.add_argument("--oauth-client-secret-env", metavar="VAR", type=_env_name)
+    group.add_argument(
+        "--oauth-client-id-env", metavar="VAR", type=_env_name, help="variable: OAuth client id"
+    )
+    group.add_argument(
+        "--oauth-client-secret-env",
+        metavar="VAR",
+        type=_env_name,
+        help="variable: OAuth client secret",
+    )
 
 
 def _scoring_flags(parser: argparse.ArgumentParser) -> None:
@@ -577,7 +584,9 @@ exit codes:
     target = p.add_mutually_exclusive_group()
     target.add_argument("--out", metavar="FILE", help="write the records here (atomically)")
     target.add_argument("--store", metavar="DB", help="sync incrementally into this store")
-    p.add_argument("--format", choices=["jsonl", "csv", "parquet"], default="jsonl")
+    p.add_argument(
+        "--format", choices=["jsonl", "csv", "parquet"], default="jsonl", help="for --out"
+    )
     p.add_argument("--census", action="store_true", help="mark records no longer visible")
     p.add_argument("--source", help="name of this source in ids and the store (default: host)")
     p.add_argument(
@@ -602,8 +611,14 @@ exit codes:
     p.add_argument("--store", metavar="DB", help="override the config's store path")
     p.add_argument("--source", action="append", metavar="NAME", help="only these sources")
     census = p.add_mutually_exclusive_group()
-    census.add_argument("--census", dest="census", action="store_true", default=None)
-    census.add_argument("--no-census", dest="census", action="store_false")
+    census.add_argument(
+        "--census",
+        dest="census",
+        action="store_true",
+        default=None,
+        help="mark records no longer visible (overrides the config)",
+    )
+    census.add_argument("--no-census", dest="census", action="store_false", help="skip it")
 
     p = _command(
         sub,
@@ -634,9 +649,11 @@ exit codes:
 """,
     )
     p.add_argument("input", nargs="?", metavar="INPUT.jsonl", help="scored or plain items")
-    p.add_argument("--store", metavar="DB")
+    p.add_argument("--store", metavar="DB", help="report on the store (scores it if needed)")
     p.add_argument("--by", action="append", choices=_DIMENSIONS, help="dimension (repeat)")
-    p.add_argument("--format", choices=["table", "json", "csv", "html"], default="table")
+    p.add_argument(
+        "--format", choices=["table", "json", "csv", "html"], default="table", help="output format"
+    )
     p.add_argument("--out", metavar="FILE", help="write here (atomically) instead of stdout")
     _scoring_flags(p)
 
@@ -662,8 +679,8 @@ exit codes:
         "  itsm-bridge train labelled.jsonl -o model.json\n"
         "  itsm-bridge score work.jsonl --model model.json --out scored.jsonl",
     )
-    p.add_argument("input", metavar="LABELLED.jsonl")
-    p.add_argument("-o", "--output", required=True, metavar="MODEL.json")
+    p.add_argument("input", metavar="LABELLED.jsonl", help="lines with a 'label' field")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.json", help="the model file")
     p.add_argument("--rules", metavar="RULES.toml", help=argparse.SUPPRESS)
 
     p = _command(
@@ -677,12 +694,17 @@ exit codes:
   itsm-bridge export --store itsm.db --format parquet --kind incident --out incidents.parquet
 """,
     )
-    p.add_argument("--store", required=True, metavar="DB")
+    p.add_argument("--store", required=True, metavar="DB", help="the store to read")
     p.add_argument("--out", required=True, metavar="FILE", help="written atomically; '-' = stdout")
-    p.add_argument("--format", choices=["jsonl", "csv", "parquet"], default="jsonl")
+    p.add_argument(
+        "--format",
+        choices=["jsonl", "csv", "parquet"],
+        default="jsonl",
+        help="parquet needs the [parquet] extra",
+    )
     p.add_argument("--scored", action="store_true", help="add the verdicts (scores if needed)")
-    p.add_argument("--kind", action="append", choices=_KINDS)
-    p.add_argument("--source", action="append", metavar="NAME")
+    p.add_argument("--kind", action="append", choices=_KINDS, help="only these kinds (repeat)")
+    p.add_argument("--source", action="append", metavar="NAME", help="only these sources")
     _scoring_flags(p)
 
     p = _command(
@@ -692,9 +714,9 @@ exit codes:
         "the store's run history (newest first)",
         "  itsm-bridge runs --store itsm.db\n  itsm-bridge runs --store itsm.db --json --limit 1",
     )
-    p.add_argument("--store", required=True, metavar="DB")
-    p.add_argument("--source", metavar="NAME")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--store", required=True, metavar="DB", help="the store to read")
+    p.add_argument("--source", metavar="NAME", help="only this source")
+    p.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
 
     p = _command(
         sub,
@@ -704,8 +726,8 @@ exit codes:
         "  itsm-bridge quarantine --store itsm.db\n"
         "  itsm-bridge quarantine --store itsm.db --source snow-prod --json",
     )
-    p.add_argument("--store", required=True, metavar="DB")
-    p.add_argument("--source", metavar="NAME")
+    p.add_argument("--store", required=True, metavar="DB", help="the store to read")
+    p.add_argument("--source", metavar="NAME", help="only this source")
 
     p = _command(
         sub,

@@ -234,3 +234,17 @@ def test_a_killed_run_is_marked_and_does_not_block(platform: Platform, tmp_path:
     with Store(db) as store:
         statuses = {r.id: r.status for r in store.runs()}
         assert statuses[run_id] == "killed"
+
+
+def test_a_second_live_sync_of_the_same_source_is_refused(
+    platform: Platform, tmp_path: Path
+) -> None:
+    server, _ = platform
+    db = tmp_path / "s.db"
+    with Store(db) as store:
+        run_id = store.begin_run("fake", "fake")
+        store._db.execute("UPDATE runs SET pid = 1 WHERE id = ?", (run_id,))  # pid 1 is alive
+    with fake.connect(server.url) as conn, pytest.raises(ib.StoreError, match="another sync"):
+        sync(conn, db)
+    with Store(db) as store:
+        assert store.count() == 0

@@ -35,7 +35,8 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,7 +44,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from itsm_bridge.connector import Connector, connect, parse_kinds, parse_since
-from itsm_bridge.errors import ConfigurationError, InvalidOptionsError
+from itsm_bridge.errors import ConfigurationError, InvalidOptionsError, ItsmBridgeError
 from itsm_bridge.http import BasicAuth, BearerAuth, OAuth2
 from itsm_bridge.sync.engine import ProgressCallback, run_sync
 from itsm_bridge.sync.result import SyncResult
@@ -62,7 +63,15 @@ __all__ = [
 ]
 
 KEYRING_SERVICE = "itsm-bridge"
-_SECRET_KEYS = {"password", "token", "api_token", "client_secret", "secret", "refresh_token"}
+_SECRET_KEYS = {
+    "password",
+    "token",
+    "api_token",
+    "client_secret",
+    "oauth_client_secret",
+    "secret",
+    "refresh_token",
+}
 
 
 def read_secret(variable: str, what: str) -> str:
@@ -284,12 +293,24 @@ def sync_sources(
                 )
                 for src, conn in zip(chosen, connectors)
             ]
-            return [f.result() for f in futures]
+            return [_result(f, src, conn) for f, src, conn in zip(futures, chosen, connectors)]
     finally:
         for conn in connectors:
             conn.close()
         if owned:
             db.close()
+
+
+def _result(future: Future[SyncResult], source: SourceConfig, conn: Connector) -> SyncResult:
+    """The run report, or a failed one when the run could not even start (store locked)."""
+    try:
+        return future.result()
+    except ItsmBridgeError as exc:
+        result = SyncResult(source.name, conn.name, 0, datetime.now(UTC))
+        result.fail(exc)
+        result.exception = exc
+        result.finished_at = result.started_at
+        return result
 
 
 def _census_for(source: SourceConfig, config: SyncConfig, override: bool | None) -> bool:

@@ -190,4 +190,3 @@ def write_items(items: Iterable[WorkItem], path: str | os.PathLike[str], fmt: st
     if fmt == "parquet":
         return write_parquet(items, path)
     raise ConfigurationError(f"unknown export format {fmt!r}; formats are: {', '.join(FORMATS)}")
-
