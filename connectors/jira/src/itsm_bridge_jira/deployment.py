@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from itsm_bridge import ResponseFormatError, Transport
+from itsm_bridge import EndpointNotFoundError, ResponseFormatError, Transport
 from itsm_bridge._time import parse_datetime
 
 __all__ = ["Deployment", "DeploymentKind", "detect", "server_time"]
@@ -47,8 +47,20 @@ def _kind_of(info: Any) -> DeploymentKind:
 
 
 def detect(transport: Transport, configured: str = "auto") -> tuple[Deployment, datetime | None]:
-    """The deployment, and the server's clock when serverInfo was read (None if not reported)."""
-    info = transport.get("/rest/api/2/serverInfo", endpoint="serverInfo").data
+    """The deployment, and the server's clock when serverInfo was read (None if not reported).
+
+    ``/rest/api/3/serverInfo`` first: Cloud answers it, Data Center (v2 only) answers 404 and is
+    then asked on v2. A configured deployment goes straight to its own version.
+    """
+    info: Any = None
+    if configured in ("auto", "cloud"):
+        try:
+            info = transport.get("/rest/api/3/serverInfo", endpoint="serverInfo").data
+        except EndpointNotFoundError:
+            if configured == "cloud":
+                raise
+    if info is None:
+        info = transport.get("/rest/api/2/serverInfo", endpoint="serverInfo").data
     if not isinstance(info, dict):
         raise ResponseFormatError(
             "serverInfo did not answer a JSON object", source=transport.connector
