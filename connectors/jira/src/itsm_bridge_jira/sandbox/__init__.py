@@ -115,6 +115,12 @@ class JiraSandbox:
     def visible_items(self) -> list[TruthItem]:
         return self.app.store.visible()
 
+    def touch(self, number: str, note: str | None = None) -> TruthItem:
+        """Update ``number`` now (as a user editing the issue would); returns the new version."""
+        item = self.app.store.touch(number, note=note)
+        self.app.index.change(number, item)
+        return item
+
 
 def make_sandbox(
     items: Sequence[TruthItem],

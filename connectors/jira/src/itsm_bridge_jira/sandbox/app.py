@@ -190,7 +190,7 @@ class JiraApp:
         self.store = MutableStore(items, faults=faults, seed=seed)
         self.index = SearchIndex(self.renderer, delay=consistency_delay)
         self.index.load(i for i in self.store.current() if not self.store.is_hidden(i))
-        self.requests: list[tuple[str, str, dict[str, Any]]] = []
+        self.requests: list[tuple[str, str, dict[str, Any], Any]] = []
         self.responses: list[tuple[str, str, int, Any]] = []
         self.record = False
         self._quota = 100_100
@@ -227,7 +227,9 @@ class JiraApp:
     def __call__(self, request: SandboxRequest) -> SandboxResponse:
         if self.record:
             with self._lock:
-                self.requests.append((request.method, request.path, self._params(request)))
+                query = {k: v if len(v) > 1 else v[0] for k, v in request.query.items()}
+                body = request.json() if request.body else None
+                self.requests.append((request.method, request.path, query, body))
         fault = self.gate.take_429() if self.gate is not None else None
         if fault is not None:
             response = self._rate_limited(fault.retry_after)
