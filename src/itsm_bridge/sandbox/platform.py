@@ -55,6 +55,8 @@ class PlatformSandbox(Protocol):
 
 
 class SandboxFactory(Protocol):
+    """What a connector package registers in ``itsm_bridge.sandboxes``: items in, sandbox out."""
+
     def __call__(
         self,
         items: Sequence[TruthItem],
@@ -66,6 +68,7 @@ class SandboxFactory(Protocol):
 
 
 def available_sandboxes() -> list[str]:
+    """Names of the connectors whose packages register a sandbox."""
     return sorted(ep.name for ep in entry_points(group=SANDBOX_GROUP))
 
 

@@ -43,6 +43,8 @@ __all__ = ["ChurnEvent", "MutableStore", "acl_hidden"]
 
 @dataclass(frozen=True)
 class ChurnEvent:
+    """One change the fake made to its data while a client paged (for assertions in tests)."""
+
     action: Literal["update", "delete"]
     number: str
     at: datetime

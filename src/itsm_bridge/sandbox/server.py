@@ -48,6 +48,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class SandboxRequest:
+    """The request a fake platform's app sees: parsed path, query, headers and body."""
+
     method: str
     path: str
     query: dict[str, list[str]]
@@ -71,6 +73,8 @@ class SandboxRequest:
 
 @dataclass
 class SandboxResponse:
+    """What an app answers; the server adds Content-Type and Content-Length."""
+
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
@@ -80,6 +84,7 @@ class SandboxResponse:
 def json_response(
     payload: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> SandboxResponse:
+    """A JSON answer, encoded the way the platforms encode theirs (compact UTF-8)."""
     return SandboxResponse(
         status=status, body=_json.dumps(payload).encode(), headers=dict(headers or {})
     )
