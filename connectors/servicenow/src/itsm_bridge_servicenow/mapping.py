@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from itsm_bridge import EffortSource, MappingError, Status, WorkItem
@@ -77,8 +78,20 @@ def _first_ref(raw: Mapping[str, Any], names: tuple[str, ...]) -> str | None:
     return None
 
 
+def _when(raw: Mapping[str, Any], name: str) -> datetime | None:
+    """A datetime field's raw (UTC) value; a display-formatted value is refused, naming it."""
+    try:
+        return parse_utc(value(raw, name))
+    except ValueError as exc:
+        raise MappingError(
+            f"field {name!r}: {exc} (raw values are 'YYYY-MM-DD HH:MM:SS' UTC; was the record "
+            "read with display values only?)",
+            record=value(raw, "number") or value(raw, "sys_id") or None,
+        ) from None
+
+
 def _iso(raw: Mapping[str, Any], name: str) -> str | None:
-    moment = parse_utc(value(raw, name))
+    moment = _when(raw, name)
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
@@ -94,7 +107,8 @@ def map_row(spec: TableSpec, raw: Mapping[str, Any], ctx: MappingContext) -> Wor
     unknown: list[str] = []
     extra: dict[str, Any] = {"issue_type": table}
 
-    code, label = value(raw, "state"), display(raw, "state")
+    state_field = next((f for f in spec.state_fields if value(raw, f)), spec.state_fields[0])
+    code, label = value(raw, state_field), display(raw, state_field)
     entry = ctx.codes.state(spec.state_tables, code, label) if code else None
     if entry is None:
         unknown.append("state")
@@ -122,15 +136,18 @@ def map_row(spec: TableSpec, raw: Mapping[str, Any], ctx: MappingContext) -> Wor
 
     resolved_at = None
     for name in spec.resolved:
-        resolved_at = parse_utc(value(raw, name))
+        resolved_at = _when(raw, name)
         if resolved_at is not None:
             break
 
     effort, source = _effort(spec, raw, extra)
     _extras(spec, raw, extra, unknown)
     parent_key = _first_ref(raw, spec.parent)
-    if parent_key == number:
-        parent_key = None
+    if parent_key == number or parent_key in (
+        extra.get("linked_project"),
+        extra.get("linked_demand"),
+    ):
+        parent_key = None  # a change's project or demand is its link, not its parent
     category = value(raw, spec.category) if spec.category else ""
     if category and display(raw, spec.category or "") not in (None, "", category):
         extra["category_label"] = display(raw, spec.category or "")
@@ -147,8 +164,8 @@ def map_row(spec: TableSpec, raw: Mapping[str, Any], ctx: MappingContext) -> Wor
         "status": status,
         "status_raw": code or None,
         "priority": priority,
-        "created_at": parse_utc(value(raw, "opened_at")) or parse_utc(value(raw, "sys_created_on")),
-        "updated_at": parse_utc(value(raw, "sys_updated_on")),
+        "created_at": _when(raw, "opened_at") or _when(raw, "sys_created_on"),
+        "updated_at": _when(raw, "sys_updated_on"),
         "resolved_at": resolved_at,
         "team": _ref(raw, "assignment_group"),
         "assignee": _ref(raw, "assigned_to"),
@@ -226,20 +243,20 @@ def _extras(
     investment = _investment(spec, raw, unknown)
     if investment:
         extra["investment"] = investment
-    refs = {
-        name: value(raw, name)
-        for name in (
-            "assignment_group",
-            "assigned_to",
-            "business_service",
-            *spec.requester,
-            *spec.parent,
-            *([spec.project] if spec.project else []),
-            *([spec.link] if spec.link else []),
-            *(n for _, n in spec.references),
-        )
-        if value(raw, name)
-    }
+    refs = {}
+    for name in (
+        "assignment_group",
+        "assigned_to",
+        "business_service",
+        *spec.requester,
+        *spec.parent,
+        *([spec.project] if spec.project else []),
+        *([spec.link] if spec.link else []),
+        *(n for _, n in spec.references),
+    ):
+        sys_id = value(raw, name)
+        if sys_id:
+            refs[name] = sys_id
     if refs:
         extra["refs"] = refs
     for name in spec.extra_fields:

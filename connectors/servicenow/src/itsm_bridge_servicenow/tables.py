@@ -91,6 +91,9 @@ class TableSpec:
     table: str
     kind: Kind
     state_tables: tuple[str, ...]
+    # The state is read from the first of these with a value (exports may carry only the
+    # table's own copy, such as incident_state).
+    state_fields: tuple[str, ...] = ("state",)
     requester: tuple[str, ...] = ("opened_by",)
     resolved: tuple[str, ...] = ("closed_at",)
     parent: tuple[str, ...] = ("parent",)
@@ -118,7 +121,7 @@ class TableSpec:
     def fields(self) -> tuple[str, ...]:
         """Every field the mapper reads, in a stable order: the ``sysparm_fields`` list."""
         names: list[str] = list(_TASK_FIELDS)
-        names += self.requester + self.resolved + self.parent
+        names += self.state_fields + self.requester + self.resolved + self.parent
         names += self.measured_effort + self.planned_effort
         if self.project:
             names.append(self.project)
@@ -151,6 +154,7 @@ BUILTIN: dict[str, TableSpec] = {
             table="incident",
             kind=Kind.INCIDENT,
             state_tables=("incident_state",),
+            state_fields=("state", "incident_state"),
             requester=("caller_id", "opened_by"),
             resolved=("resolved_at", "closed_at"),
             parent=("parent_incident", "parent"),
@@ -162,6 +166,7 @@ BUILTIN: dict[str, TableSpec] = {
             table="problem",
             kind=Kind.PROBLEM,
             state_tables=("problem_state", "problem_state_legacy"),
+            state_fields=("state", "problem_state"),
             requester=("opened_by",),
             resolved=("resolved_at", "closed_at"),
             category="category",

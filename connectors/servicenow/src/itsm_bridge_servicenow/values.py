@@ -30,8 +30,12 @@ _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 def value(raw: Mapping[str, Any], name: str) -> str:
     """The raw value of ``name`` ("" when absent or empty)."""
     field = raw.get(name)
+    if field.__class__ is str:
+        return field
     if isinstance(field, Mapping):
         field = field.get("value")
+        if field.__class__ is str:
+            return field
     if field is None:
         return ""
     return field if isinstance(field, str) else str(field)
@@ -40,7 +44,7 @@ def value(raw: Mapping[str, Any], name: str) -> str:
 def display(raw: Mapping[str, Any], name: str) -> str | None:
     """The display value of ``name`` when the instance sent one, else ``None``."""
     field = raw.get(name)
-    if isinstance(field, Mapping):
+    if field.__class__ is dict or isinstance(field, Mapping):
         shown = field.get("display_value")
         if shown is None:
             return None

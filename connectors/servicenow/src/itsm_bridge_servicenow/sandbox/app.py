@@ -369,41 +369,49 @@ class ServiceNowApp:
         wanted = request.param("sysparm_fields")
         base = self.base(request)
         out: list[dict[str, Any]] = []
-        plans: dict[str, list[tuple[str, FieldDef]]] = {}
+        plans: dict[str, list[tuple[str, FieldDef, bool, dict[str, str] | None]]] = {}
         for row in rows:
             cls = row.get("sys_class_name") or table
             plan = plans.get(cls)
             if plan is None:
-                names = (
-                    [n.strip() for n in wanted.split(",") if n.strip()]
-                    if wanted
-                    else instance.all_fields(cls)
-                )
-                plan = []
-                for name in names:
-                    found = instance.path_def(cls, name)
-                    if found is not None:  # Quirk: unknown names are silently left out.
-                        plan.append((name, found[1]))
-                plans[cls] = plan
+                plan = plans[cls] = self._plan(cls, wanted)
             record: dict[str, Any] = {}
-            for name, definition in plan:
-                if "." in name:
+            for name, definition, dotted, labels in plan:
+                if dotted:
                     raw, owner = instance.resolve(cls, row, name)
+                    leaf = name.rsplit(".", 1)[-1]
+                    labels = instance.choices_for(owner, leaf)
                 else:
                     raw, owner = row.get(name, ""), cls
-                record[name] = self._field(
-                    instance, owner, name.rsplit(".", 1)[-1], definition, raw, mode, exclude, base
-                )
+                record[name] = self._field(owner, definition, raw, labels, mode, exclude, base)
             out.append(record)
         return out
 
+    def _plan(
+        self, cls: str, wanted: str | None
+    ) -> list[tuple[str, FieldDef, bool, dict[str, str] | None]]:
+        instance = self.instance
+        names = (
+            [n.strip() for n in wanted.split(",") if n.strip()]
+            if wanted
+            else instance.all_fields(cls)
+        )
+        plan = []
+        for name in names:
+            found = instance.path_def(cls, name)
+            if found is None:
+                continue  # Quirk: unknown names in sysparm_fields are silently left out.
+            dotted = "." in name
+            labels = None if dotted else instance.choices_for(cls, name)
+            plan.append((name, found[1], dotted, labels))
+        return plan
+
     def _field(
         self,
-        instance: Instance,
         owner: str,
-        name: str,
         definition: FieldDef,
         raw: str,
+        labels: dict[str, str] | None,
         mode: str,
         exclude: bool,
         base: str,
@@ -417,21 +425,22 @@ class ServiceNowApp:
         if not raw:
             shown = ""
         elif is_ref:
-            shown = instance.display_of(owner, raw, definition.reference or "")
+            shown = self.instance.display_of(owner, raw, definition.reference or "")
         elif definition.type == "glide_date_time":
             shown = self._display_dt(raw)
         elif definition.type in ("glide_duration", "timer"):
             shown = _duration_text(raw)
+        elif labels is not None:
+            shown = labels.get(raw, raw)
         else:
-            shown = instance.choice_label(owner, name, raw) or raw
+            shown = raw
         if mode == "true":
             if link and not exclude:
                 return {"display_value": shown, "link": link}
             return shown
-        field: dict[str, Any] = {"display_value": shown, "value": raw}
         if link and not exclude:
-            field["link"] = link
-        return field
+            return {"display_value": shown, "value": raw, "link": link}
+        return {"display_value": shown, "value": raw}
 
     # -- Aggregate API ---------------------------------------------------------------------------
 

@@ -87,11 +87,12 @@ class Instance:
             current = found.reference
         return None
 
-    def choice_label(self, table: str, name: str, code: str) -> str | None:
+    def choices_for(self, table: str, name: str) -> dict[str, str] | None:
+        """The choice list of ``name`` as seen from ``table`` (nearest table's list wins)."""
         for t in chain(table):
             labels = self.choices.get((t, name))
             if labels is not None:
-                return labels.get(code)
+                return labels
         return None
 
     # -- values ----------------------------------------------------------------------------------
