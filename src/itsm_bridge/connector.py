@@ -103,6 +103,13 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class Capabilities:
+    """What a connector can do beyond the contract, so callers can plan (not guess) a pull.
+
+    ``parallel_ranges``: one kind is fetched as several ranges at once; ``completeness_check``:
+    fetched counts are compared with the platform's own; ``census``: :meth:`Connector.census`
+    lists every visible id, so deletions can be marked.
+    """
+
     incremental: bool = True
     parallel_ranges: bool = False
     completeness_check: bool = False
