@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 __all__ = ["PhraseIndex", "inflections", "phrase_tokens", "tokenize"]
 
@@ -88,51 +88,66 @@ class PhraseIndex:
                     tables.setdefault(len(variant), {}).setdefault(tuple(variant), set()).add(
                         group_id
                     )
-        self._unigrams: dict[str, tuple[int, ...]] = {
-            key[0]: tuple(sorted(ids)) for key, ids in tables.pop(1, {}).items()
+        # Each table maps a token tuple to (the phrase as text, the token tuple, its groups).
+        self._unigrams: dict[str, tuple[str, tuple[str, ...], tuple[int, ...]]] = {
+            key[0]: (key[0], key, tuple(sorted(ids))) for key, ids in tables.pop(1, {}).items()
         }
         self._unigram_keys = frozenset(self._unigrams)
         self._ngrams: list[
-            tuple[int, dict[tuple[str, ...], tuple[int, ...]], frozenset[tuple[str, ...]]]
+            tuple[
+                int,
+                dict[tuple[str, ...], tuple[str, tuple[str, ...], tuple[int, ...]]],
+                frozenset[tuple[str, ...]],
+                frozenset[str],
+            ]
         ] = []
         for length in sorted(tables):
-            table = {key: tuple(sorted(ids)) for key, ids in tables[length].items()}
-            self._ngrams.append((length, table, frozenset(table)))
+            table = {
+                key: (" ".join(key), key, tuple(sorted(ids))) for key, ids in tables[length].items()
+            }
+            firsts = frozenset(key[0] for key in table)
+            self._ngrams.append((length, table, frozenset(table), firsts))
         self._negators = frozenset(negators)
         self._window = window
 
-    def match(self, tokens: list[str]) -> dict[int, list[str]]:
-        hits: dict[int, list[str]] = {}
+    def match(self, tokens: list[str]) -> dict[int, str]:
+        """Group id -> the phrases of that group found in ``tokens``, for people to read:
+        ``"'restore', 'timeout'"`` (sorted, at most three)."""
         if not tokens:
-            return hits
-        found: list[tuple[tuple[str, ...], tuple[int, ...]]] = [
-            ((word,), self._unigrams[word]) for word in self._unigram_keys.intersection(tokens)
-        ]
+            return {}
+        unigrams = self._unigrams
+        found = [unigrams[word] for word in self._unigram_keys.intersection(tokens)]
         n = len(tokens)
-        for length, table, keys in self._ngrams:
+        for length, table, keys, firsts in self._ngrams:
             if n < length:
                 break
+            if length > 2 and firsts.isdisjoint(tokens):
+                continue  # no phrase of this length can start here: skip building the n-grams
             grams: Iterable[tuple[str, ...]]
             if length == 2:
-                grams = itertools.pairwise(tokens)
+                grams = zip(tokens, tokens[1:])  # noqa: RUF007 - zip of slices is faster
             elif length == 3:
                 grams = zip(tokens, tokens[1:], tokens[2:])
             else:
                 grams = zip(*(tokens[i:] for i in range(length)))
-            found.extend((gram, table[gram]) for gram in keys.intersection(grams))
+            found.extend(map(table.__getitem__, keys.intersection(grams)))
+        hits: dict[int, list[str]] = {}
         if not found:
-            return hits
+            return {}
         check_negation = self._window > 0 and not self._negators.isdisjoint(tokens)
-        for gram, group_ids in found:
+        for text, gram, group_ids in found:
             if check_negation and self._negated(tokens, gram):
                 continue
-            text = " ".join(gram)
             for group_id in group_ids:
-                hits.setdefault(group_id, []).append(text)
-        for phrases in hits.values():
-            if len(phrases) > 1:
-                phrases.sort()
-        return hits
+                phrases = hits.get(group_id)
+                if phrases is None:
+                    hits[group_id] = [text]
+                else:
+                    phrases.append(text)
+        return {
+            group: ", ".join([f"'{p}'" for p in sorted(set(phrases))[:3]])
+            for group, phrases in hits.items()
+        }
 
     def _negated(self, tokens: list[str], gram: tuple[str, ...]) -> bool:
         """True when every occurrence of ``gram`` has a negator just before it."""
@@ -148,12 +163,3 @@ class PhraseIndex:
             ):
                 return False
             start = i + 1
-
-
-def merge_hits(
-    title: Mapping[int, list[str]], description: Mapping[int, list[str]]
-) -> dict[int, list[str]]:
-    out = {group: list(phrases) for group, phrases in description.items()}
-    for group, phrases in title.items():
-        out[group] = phrases
-    return out

@@ -15,9 +15,11 @@ from __future__ import annotations
 import math
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel
 
 from itsm_bridge.schema import Kind, Label, Reason, ScoredItem, Verdict, WorkItem
 from itsm_bridge.scoring._text import PhraseIndex, tokenize
@@ -31,7 +33,19 @@ __all__ = ["Scorer", "Thresholds", "score"]
 P = TypeVar("P")
 
 _MAX_LOGIT = 35.0
-_REASON_CACHE_LIMIT = 200_000
+_MEMO_LIMIT = 50_000
+_MEMO_TEXT_CHARS = 1_000  # long texts rarely repeat; not keeping them bounds the memo's memory
+_NO_HITS: dict[int, str] = {}
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _remember(memo: dict[K, V], key: K, value: V) -> None:
+    """Store in a bounded memo (cleared when full: cheap, and correct because it is a cache)."""
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,38 +80,68 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def _accessor(path: str) -> Callable[[WorkItem], Any]:
-    head, _, rest = path.partition(".")
-    if head != "extra":
-        return lambda item: getattr(item, head, None)
-    keys = rest.split(".")
+@dataclass(slots=True)
+class _FieldCheck:
+    """Every equals/regex rule on one field path, checked with one read of the value."""
 
-    def get(item: WorkItem) -> Any:
-        value: Any = item.extra
-        for key in keys:
-            if not isinstance(value, Mapping):
-                return None
-            value = value.get(key)
-        return value
-
-    return get
+    path: str
+    keys: tuple[str, ...]  # the path below its head ("extra.investment.x" -> ("investment", "x"))
+    equals: dict[str, list[int]]
+    regexes: list[tuple[int, re.Pattern[str]]]
+    memo: dict[str, tuple[tuple[int, float, str], ...]] = field(default_factory=dict)
 
 
 def _values(value: Any) -> list[str]:
-    """A field's value(s) normalised for ``equals`` lookups (lists give one value per element)."""
-    if value is None:
-        return []
+    """A field's value(s) as text (lists give one value per element; booleans true/false)."""
+    if type(value) is str:
+        return [value]
     if isinstance(value, (list, tuple, set, frozenset)):
         out: list[str] = []
         for element in value:
             out.extend(_values(element))
         return out
+    if value is None:
+        return []
     if isinstance(value, bool):
         return ["true" if value else "false"]
     if isinstance(value, Kind | Label):
         return [value.value]
-    text = str(value).strip().lower()
-    return [text] if text else []
+    return [str(value)]
+
+
+@dataclass(frozen=True, slots=True)
+class _TextRule:
+    index: int
+    rule: Rule
+    main: frozenset[int]
+    also: frozenset[int]
+    unless: frozenset[int]
+
+    main_order: tuple[int, ...] = ()
+    also_order: tuple[int, ...] = ()
+    use_title: bool = True
+    use_description: bool = True
+
+    @classmethod
+    def build(
+        cls,
+        index: int,
+        rule: Rule,
+        main: frozenset[int],
+        also: frozenset[int],
+        unless: frozenset[int],
+    ) -> _TextRule:
+        return cls(
+            index,
+            rule,
+            main,
+            also,
+            unless,
+            tuple(sorted(main)),
+            tuple(sorted(also)),
+            "title" in rule.fields,
+            "description" in rule.fields,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +151,11 @@ class _Evidence:
 
 
 class _Compiled:
-    """A rule set turned into lookup tables, built once per Scorer."""
+    """A rule set turned into lookup tables, built once per Scorer.
+
+    Text rules share one :class:`PhraseIndex`; field rules are grouped by field so each field is
+    read once per item; kind rules are a dict lookup. No per-rule loop over an item's text.
+    """
 
     def __init__(self, rules: RuleSet) -> None:
         settings = rules.settings
@@ -116,56 +164,87 @@ class _Compiled:
         self.description_factor = settings.description_factor
         self.max_chars = settings.max_text_chars
         self.rules: list[Rule] = list(rules.enabled_rules)
+        # A phrase "atom" is one lexicon list (or one rule's literal phrases): shared by every
+        # rule that names it, so a phrase found in the text is looked up once, not per rule.
+        atoms: dict[tuple[Any, ...], int] = {}
         groups: list[tuple[tuple[str, ...], bool]] = []
-        # per text rule: (rule index, group for phrases, for and_phrases, for not_phrases)
-        self.text_rules: list[tuple[int, int, int | None, int | None]] = []
-        self.equals: dict[str, tuple[Callable[[WorkItem], Any], dict[str, list[int]]]] = {}
-        self.regexes: list[tuple[int, str, Callable[[WorkItem], Any], re.Pattern[str]]] = []
-        self.kind_rules: dict[Kind, list[int]] = {}
+        # text rules: (rule index, atoms of phrases, of and_phrases, of not_phrases)
+        self.text_rules: list[_TextRule] = []
+        self.text_by_atom: dict[int, list[_TextRule]] = {}
+        self.top_checks: list[tuple[str, _FieldCheck]] = []
+        self.extra_checks: dict[str, list[_FieldCheck]] = {}
+        self.kind_rules: dict[Kind, list[tuple[int, float, str]]] = {}
         self.parent_rules: list[int] = []
+        checks: dict[str, _FieldCheck] = {}
 
-        def group(phrases: tuple[str, ...], inflect: bool) -> int | None:
-            if not phrases:
-                return None
-            groups.append((rules.expand(phrases), inflect))
-            return len(groups) - 1
+        def spec(phrases: tuple[str, ...], inflect: bool) -> frozenset[int]:
+            keys: list[tuple[Any, ...]] = [(p, inflect) for p in phrases if p.startswith("@")]
+            literal = tuple(sorted(p for p in phrases if not p.startswith("@")))
+            if literal:
+                keys.append((literal, inflect))
+            out = set()
+            for key in keys:
+                if key not in atoms:
+                    atoms[key] = len(groups)
+                    words = rules.expand((key[0],)) if isinstance(key[0], str) else key[0]
+                    groups.append((words, inflect))
+                out.add(atoms[key])
+            return frozenset(out)
+
+        def check(path: str) -> _FieldCheck:
+            if path not in checks:
+                head, _, rest = path.partition(".")
+                keys = tuple(rest.split(".")) if rest else ()
+                checks[path] = _FieldCheck(path, keys, {}, [])
+                if head == "extra":
+                    self.extra_checks.setdefault(keys[0], []).append(checks[path])
+                else:
+                    self.top_checks.append((head, checks[path]))
+            return checks[path]
 
         for index, rule in enumerate(self.rules):
             kind = rule.match_type
             if kind == "phrases":
-                main = group(rule.phrases, rule.inflect)
-                assert main is not None
-                self.text_rules.append(
-                    (
-                        index,
-                        main,
-                        group(rule.and_phrases, rule.inflect),
-                        group(rule.not_phrases, rule.inflect),
-                    )
+                text_rule = _TextRule.build(
+                    index,
+                    rule,
+                    spec(rule.phrases, rule.inflect),
+                    spec(rule.and_phrases, rule.inflect),
+                    spec(rule.not_phrases, rule.inflect),
                 )
-            elif kind in ("equals", "services"):
-                path = rule.field if kind == "equals" and rule.field else "service"
-                values = (
-                    rule.equals if kind == "equals" else tuple(s.lower() for s in rule.services)
-                )
-                _, table = self.equals.setdefault(path, (_accessor(path), {}))
-                for value in values:
+                self.text_rules.append(text_rule)
+                for atom in text_rule.main:
+                    self.text_by_atom.setdefault(atom, []).append(text_rule)
+            elif kind == "equals":
+                assert rule.field is not None
+                table = check(rule.field).equals
+                for value in rule.equals:
                     table.setdefault(value, []).append(index)
+            elif kind == "services":
+                table = check("service").equals
+                for name in rule.services:
+                    table.setdefault(name.strip().lower(), []).append(index)
             elif kind == "regex":
                 assert rule.field is not None
                 assert rule.regex is not None
-                self.regexes.append(
-                    (index, rule.field, _accessor(rule.field), re.compile(rule.regex))
-                )
+                check(rule.field).regexes.append((index, re.compile(rule.regex)))
             elif kind == "kinds":
                 assert rule.kinds is not None
                 for k in rule.kinds:
-                    self.kind_rules.setdefault(k, []).append(index)
+                    entry = (index, rule.weight, f"kind = {k.value}")
+                    self.kind_rules.setdefault(k, []).append(entry)
             else:
                 self.parent_rules.append(index)
         self.phrases = PhraseIndex(
             groups, negators=settings.negators, window=settings.negation_window
         )
+        self.has_text = bool(self.text_rules)
+        # Per rule index: (signal, id), and the kinds a non-kind rule is restricted to.
+        self.meta = [(rule.signal, rule.id) for rule in self.rules]
+        self.kind_filter = [
+            rule.kinds if rule.kinds is not None and rule.match_type != "kinds" else None
+            for rule in self.rules
+        ]
 
 
 class Scorer:
@@ -192,6 +271,8 @@ class Scorer:
         )
         self._c = _Compiled(self.rules)
         self._reasons: dict[tuple[str, float, str], Reason] = {}
+        self._hits_memo: dict[str, dict[int, str]] = {}
+        self._text_memo: dict[tuple[str, str | None], dict[int, tuple[float, str]]] = {}
 
     @property
     def version(self) -> str:
@@ -322,18 +403,16 @@ class Scorer:
         members = [slot for slots in waiting.values() for slot in slots if slot[1].key in in_cycle]
         for slots in waiting.values():
             slots[:] = [slot for slot in slots if slot[1].key not in in_cycle]
+        logits: dict[str, float] = {}
         for slot in members:
-            slot[2] = self._evaluate(slot[1], None).verdict
-        for slot in sorted(members, key=lambda s: s[1].key):
-            key = slot[1].key
-            if key not in done:
-                done[key] = _logit(slot[2].p_business) - self._c.prior
+            scored = self._evaluate(slot[1], None)
+            slot[2] = scored.verdict
+            logits.setdefault(slot[1].key, scored.logit - self._c.prior)
+        for key, logit in logits.items():
+            done.setdefault(key, logit)
         for slot in members:
             for child in waiting.pop(slot[1].key, ()):
                 self._finish(child, (slot[1].key, done[slot[1].key]), done, waiting)
-        for slots in list(waiting.values()):  # pragma: no cover - defensive, cannot happen
-            for slot in slots:
-                slot[2] = self._evaluate(slot[1], None).verdict
         waiting.clear()
 
     @staticmethod
@@ -353,31 +432,55 @@ class Scorer:
         c = self._c
         rules = c.rules
         found: dict[int, tuple[float, str]] = {}
-        kind = item.kind
+        fields = item.__dict__
+        kind = fields["kind"]
 
-        # Text: one tokenisation per field, all phrases at once.
-        if c.text_rules:
-            title_tokens = tokenize(item.title) if item.title else []
-            description = item.description
-            desc_tokens = tokenize(description[: c.max_chars]) if description else []
-            title_hits = c.phrases.match(title_tokens)
-            desc_hits = c.phrases.match(desc_tokens) if desc_tokens else {}
-            if title_hits or desc_hits:
-                self._text_evidence(title_hits, desc_hits, found)
+        # Text: one tokenisation per field, every phrase of every rule at once. Work records
+        # repeat their titles and templates a lot, so results are memoised per text.
+        if c.has_text:
+            title = fields["title"]
+            description = fields["description"]
+            text_key = (title, description)
+            text_found = self._text_memo.get(text_key)
+            if text_found is None:
+                text_found = {}
+                title_hits = self._hits(title) if title else _NO_HITS
+                desc_hits = self._hits(description[: c.max_chars]) if description else _NO_HITS
+                if title_hits or desc_hits:
+                    self._text_evidence(title_hits, desc_hits, text_found)
+                if description is None or len(description) <= _MEMO_TEXT_CHARS:
+                    _remember(self._text_memo, text_key, text_found)
+            if text_found:
+                found.update(text_found)
 
-        for path, (get, table) in c.equals.items():
-            for value in _values(get(item)):
-                for index in table.get(value, ()):
+        for name, check in c.top_checks:
+            value = fields.get(name)
+            if value is None or value == ():
+                continue
+            if type(value) is str:  # the common case, inlined: one memo lookup
+                matched = check.memo.get(value)
+                if matched is None:
+                    matched = self._match_field(check, value)
+                    _remember(check.memo, value, matched)
+                for index, weight, evidence in matched:
                     if index not in found:
-                        found[index] = (rules[index].weight, f"{path} = {value!r}")
-        for index, path, get, pattern in c.regexes:
-            for value in _values(get(item)):
-                m = pattern.search(value)
-                if m:
-                    found[index] = (rules[index].weight, f"{path} {value!r} matches {m.group(0)!r}")
-                    break
-        for index in c.kind_rules.get(kind, ()):
-            found[index] = (rules[index].weight, f"kind = {kind.value}")
+                        found[index] = (weight, evidence)
+            else:
+                self._field_evidence(check, value, found)
+        extra = fields["extra"]
+        if extra and c.extra_checks:
+            for first, extra_checks in c.extra_checks.items():
+                top = extra.get(first)
+                if top is None:
+                    continue
+                for check in extra_checks:
+                    value = top
+                    for key in check.keys[1:]:
+                        value = value.get(key) if isinstance(value, Mapping) else None
+                    if value is not None:
+                        self._field_evidence(check, value, found)
+        for index, weight, evidence in c.kind_rules.get(kind, ()):
+            found[index] = (weight, evidence)
         if parent is not None and c.parent_rules:
             parent_key, parent_logit = parent
             for index in c.parent_rules:
@@ -390,103 +493,167 @@ class Scorer:
                         f"parent {parent_key} leans {side} (evidence {parent_logit:+.2f})",
                     )
 
-        by_signal: dict[str, list[tuple[str, float, str]]] = {}
+        entries: list[tuple[str, str, float, str]] = []
+        kind_filter, meta = c.kind_filter, c.meta
         for index, (weight, evidence) in found.items():
-            rule = rules[index]
-            if rule.kinds is not None and kind not in rule.kinds and rule.match_type != "kinds":
+            allowed = kind_filter[index]
+            if allowed is not None and kind not in allowed:
                 continue
-            by_signal.setdefault(rule.signal, []).append((rule.id, weight, evidence))
+            signal, rule_id = meta[index]
+            entries.append((signal, rule_id, weight, evidence))
         if self.model is not None and self.model_weight:
-            model_logit, evidence = self.model.explain(item.title, item.description)
-            by_signal["model"] = [("model", self.model_weight * model_logit, evidence)]
+            model_logit, evidence = self.model.explain(fields["title"], fields["description"])
+            entries.append(("model", "model", self.model_weight * model_logit, evidence))
 
+        caps = c.caps
+        scale: dict[str, float] = {}
+        if caps and len(entries) > 1:
+            subtotals: dict[str, float] = {}
+            for signal, _, weight, _ in entries:
+                subtotals[signal] = subtotals.get(signal, 0.0) + weight
+            for signal, subtotal in subtotals.items():
+                limit = caps.get(signal)
+                if limit and abs(subtotal) > limit:
+                    # Correlated evidence of one kind must not stack without bound: scale it to
+                    # the signal's cap, so the reasons still add up to the log-odds.
+                    scale[signal] = limit / abs(subtotal)
         total = 0.0
-        reasons: list[Reason] = []
-        for signal, entries in by_signal.items():
-            cap = c.caps.get(signal, 0.0)
-            subtotal = sum(weight for _, weight, _ in entries)
-            scale = 1.0
-            if cap and abs(subtotal) > cap:
-                # Correlated evidence of one kind must not stack without bound: scale it to the
-                # signal's cap, so the reasons still add up to the log-odds.
-                scale = cap / abs(subtotal)
-            for rule_id, weight, evidence in entries:
-                scaled = weight * scale
-                total += scaled
-                reasons.append(self._reason(rule_id, scaled, evidence))
+        ranked: list[tuple[float, str, float, str]] = []
+        for signal, rule_id, weight, evidence in entries:
+            if scale and signal in scale:
+                weight *= scale[signal]
+            total += weight
+            ranked.append((-abs(weight), rule_id, weight, evidence))
         logit = c.prior + total
-        if not reasons:
-            reasons.append(
-                self._reason("prior", c.prior, "no rule matched: the prior (base rate) alone")
-            )
-        elif len(reasons) > 1:
-            reasons.sort(key=lambda r: (-abs(r.weight), r.rule))
+        if not ranked:
+            ranked.append((0.0, "prior", c.prior, "no rule matched: the prior (base rate) alone"))
+        elif len(ranked) > 1:
+            ranked.sort()  # strongest first; ties by rule id, so the order is deterministic
+        reason = self._reason
+        reasons = [reason(rule_id, weight, evidence) for _, rule_id, weight, evidence in ranked]
         p = _logistic(logit)
-        verdict = Verdict.model_construct(
-            label=self.thresholds.label(p), p_business=round(p, 6), reasons=tuple(reasons)
+        verdict = _construct(
+            Verdict,
+            {
+                "label": self.thresholds.label(p),
+                "p_business": round(p, 6),
+                "reasons": tuple(reasons),
+            },
         )
         return _Evidence(logit, verdict)
 
+    def _hits(self, text: str) -> dict[int, str]:
+        hits = self._hits_memo.get(text)
+        if hits is None:
+            hits = self._c.phrases.match(tokenize(text))
+            if len(text) <= _MEMO_TEXT_CHARS:
+                _remember(self._hits_memo, text, hits)
+        return hits
+
+    def _field_evidence(
+        self, check: _FieldCheck, value: Any, found: dict[int, tuple[float, str]]
+    ) -> None:
+        for text in _values(value):
+            matched = check.memo.get(text)
+            if matched is None:
+                matched = self._match_field(check, text)
+                _remember(check.memo, text, matched)
+            for index, weight, evidence in matched:
+                if index not in found:
+                    found[index] = (weight, evidence)
+
+    def _match_field(self, check: _FieldCheck, text: str) -> tuple[tuple[int, float, str], ...]:
+        rules = self._c.rules
+        out: list[tuple[int, float, str]] = []
+        if check.equals:
+            normal = text.strip().lower()
+            for index in check.equals.get(normal, ()):
+                out.append((index, rules[index].weight, f"{check.path} = {normal!r}"))
+        for index, pattern in check.regexes:
+            m = pattern.search(text)
+            if m:
+                evidence = f"{check.path} {text!r} matches {m.group(0)!r}"
+                out.append((index, rules[index].weight, evidence))
+        return tuple(out)
+
     def _text_evidence(
         self,
-        title_hits: dict[int, list[str]],
-        desc_hits: dict[int, list[str]],
+        title_hits: dict[int, str],
+        desc_hits: dict[int, str],
         found: dict[int, tuple[float, str]],
     ) -> None:
         """Text rules: full weight when the title alone matches (the title states the work),
         ``description_factor`` times the weight when the match needs the description."""
         c = self._c
-        for index, main, also, unless in c.text_rules:
-            if main not in title_hits and main not in desc_hits:
-                continue
-            rule = c.rules[index]
-            use_title = "title" in rule.fields
+        by_atom = c.text_by_atom
+        candidates: dict[int, _TextRule] = {}
+        for atom in title_hits:
+            for text_rule in by_atom.get(atom, ()):
+                candidates[text_rule.index] = text_rule
+        for atom in desc_hits:
+            for text_rule in by_atom.get(atom, ()):
+                candidates[text_rule.index] = text_rule
+        for index, t in candidates.items():
             if (
-                use_title
-                and main in title_hits
-                and (also is None or also in title_hits)
-                and (unless is None or unless not in title_hits)
+                t.use_title
+                and not t.main.isdisjoint(title_hits)
+                and (not t.also or not t.also.isdisjoint(title_hits))
+                and t.unless.isdisjoint(title_hits)
             ):
-                found[index] = (rule.weight, _describe("title", title_hits, main, also))
+                found[index] = (t.rule.weight, _describe("title", title_hits, t))
                 continue
-            if "description" not in rule.fields:
+            if not desc_hits or not t.use_description:
                 continue
-            hits = {**desc_hits, **title_hits} if use_title else desc_hits
+            hits = {**desc_hits, **title_hits} if t.use_title else desc_hits
             if (
-                main in hits
-                and (also is None or also in hits)
-                and (unless is None or unless not in hits)
+                not t.main.isdisjoint(hits)
+                and (not t.also or not t.also.isdisjoint(hits))
+                and t.unless.isdisjoint(hits)
             ):
                 found[index] = (
-                    rule.weight * c.description_factor,
-                    _describe("description", hits, main, also),
+                    t.rule.weight * c.description_factor,
+                    _describe("description", hits, t),
                 )
 
     def _reason(self, rule: str, weight: float, evidence: str) -> Reason:
-        key = (rule, round(weight, 4), evidence)
+        key = (rule, weight, evidence)
         reason = self._reasons.get(key)
         if reason is None:
-            if len(self._reasons) > _REASON_CACHE_LIMIT:
-                self._reasons.clear()
-            reason = Reason.model_construct(rule=rule, weight=key[1], evidence=evidence)
-            self._reasons[key] = reason
+            values = {"rule": rule, "weight": round(weight, 4), "evidence": evidence}
+            reason = _construct(Reason, values)
+            _remember(self._reasons, key, reason)
         return reason
 
 
-def _describe(where: str, hits: Mapping[int, list[str]], main: int, also: int | None) -> str:
-    words = hits[main][:3]
-    text = ", ".join(f"'{w}'" for w in words)
-    if also is not None:
-        text += " with " + ", ".join(f"'{w}'" for w in hits[also][:3])
+def _describe(where: str, hits: Mapping[int, str], rule: _TextRule) -> str:
+    text = ", ".join([hits[atom] for atom in rule.main_order if atom in hits])
+    if rule.also:
+        text += " with " + ", ".join([hits[atom] for atom in rule.also_order if atom in hits])
     return f"{where}: {text}"
 
 
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _construct(cls: type[_M], data: dict[str, Any]) -> _M:
+    """A pydantic model from trusted, complete field values without validation.
+
+    ``model_construct`` does the same but walks every field for defaults and aliases; this is
+    the scoring loop's hottest allocation. Every field must be present in ``data``; a test
+    checks the result equals the validated model.
+    """
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", data)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(data))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
 def _attach(item: WorkItem, verdict: Verdict) -> ScoredItem:
-    if isinstance(item, ScoredItem):
-        data = dict(item.__dict__)
-        data["scoring"] = verdict
-        return ScoredItem.model_construct(**data)
-    return ScoredItem.model_construct(**item.__dict__, scoring=verdict)
+    data = dict(item.__dict__)
+    data["scoring"] = verdict
+    return _construct(ScoredItem, data)
 
 
 def score(
