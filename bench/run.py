@@ -175,7 +175,8 @@ def run_scenario(
         info = host.info
         target = Target(
             scenario=scenario, url=info["url"], username=info["username"],
-            password=info["password"], connector=info["connector"], kind=info["kind"],
+            password=info["password"], auth=info["auth"], connector=info["connector"],
+            kind=info["kind"],
             n=info["n"], latency=latency, workdir=workdir,
             connect_options=info["connect_options"], jql=info["jql"],
         )  # fmt: skip
@@ -253,7 +254,8 @@ def run_million(cfg: dict[str, Any], workdir: str) -> dict[str, Any]:
             info = host.info
             target = Target(
                 scenario="servicenow", url=info["url"], username=info["username"],
-                password=info["password"], connector=info["connector"], kind=info["kind"],
+                password=info["password"], auth=info["auth"], connector=info["connector"],
+            kind=info["kind"],
                 n=info["n"], latency=0.0, workdir=workdir,
                 connect_options=info["connect_options"],
             )  # fmt: skip

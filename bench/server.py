@@ -20,6 +20,8 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import requests
+
 from itsm_bridge.sandbox import FaultPlan, generate_items, make_sandbox
 from itsm_bridge.schema import Kind
 
@@ -27,17 +29,19 @@ from itsm_bridge.schema import Kind
 SCENARIO_KIND = {"servicenow": Kind.INCIDENT, "jira-cloud": Kind.TASK, "jira-dc": Kind.TASK}
 
 
-def credentials(auth: Any) -> tuple[str, str]:
-    """Username and password of the sandbox's Basic credentials (peers need them as strings)."""
-    header = getattr(auth, "_header", None)
-    if isinstance(header, str) and header.startswith("Basic "):
+def credentials(auth: Any) -> tuple[str, str, str]:
+    """``(scheme, user, secret)`` of the sandbox's credentials: peers need them as strings.
+
+    Read from the header the auth object would send, so no private attribute is relied upon.
+    """
+    request = auth(requests.Request("GET", "http://127.0.0.1/").prepare())
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Basic "):
         user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        return user, password
-    user = getattr(auth, "username", None)
-    password = getattr(auth, "password", None) or getattr(auth, "_password", None)
-    if isinstance(user, str) and isinstance(password, str):
-        return user, password
-    raise TypeError(f"the sandbox's auth {type(auth).__name__} is not HTTP Basic")
+        return "basic", user, password
+    if header.startswith("Bearer "):
+        return "bearer", "", header[7:]
+    raise TypeError(f"the sandbox's auth {type(auth).__name__} is neither Basic nor Bearer")
 
 
 def build(spec: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -49,7 +53,7 @@ def build(spec: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     sandbox = _make(scenario, platform, items, faults, spec.get("factory"))
     del items
     sandbox.start()
-    user, password = credentials(sandbox.auth())
+    scheme, user, password = credentials(sandbox.auth())
     options = {
         k: v for k, v in sandbox.connect_options().items() if isinstance(v, (str, int, float, bool))
     }
@@ -57,11 +61,12 @@ def build(spec: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         "url": sandbox.url,
         "username": user,
         "password": password,
+        "auth": scheme,
         "connector": platform,
         "kind": kind.value,
         "n": len(sandbox.visible_items()),
         "connect_options": options,
-        "jql": _jql(sandbox),
+        "jql": _jql(sandbox) if platform == "jira" else "",
         "pid": os.getpid(),
     }
     return sandbox, info
@@ -85,12 +90,9 @@ def _make(
 
 
 def _jql(sandbox: Any) -> str:
-    projects = getattr(sandbox, "project_keys", None)
-    if callable(projects):
-        projects = projects()
-    if projects:
-        return f"project in ({', '.join(sorted(projects))}) ORDER BY id ASC"
-    return "ORDER BY id ASC"
+    """Every served issue, bounded by project (Cloud refuses unbounded JQL), in id order."""
+    projects = sorted({item.number.rsplit("-", 1)[0] for item in sandbox.visible_items()})
+    return f"project in ({', '.join(projects)}) ORDER BY id ASC"
 
 
 def request_count(sandbox: Any) -> int | None:

@@ -16,13 +16,14 @@ Fetch = Callable[[], Collection[str]]
 class Target:
     scenario: str  # servicenow | jira-cloud | jira-dc
     url: str
-    username: str
-    password: str
+    username: str  # empty for bearer tokens
+    password: str  # the password, API token or (auth="bearer") the token
     connector: str  # connector name for ib.connect
     kind: str  # the itsm-bridge kind pulled (incident, task, ...)
     n: int  # records the sandbox serves; every client must receive exactly these
     latency: float  # injected server latency per request, seconds
     workdir: str  # scratch space (SQLite stores)
+    auth: str = "basic"  # basic | bearer (Jira Data Center personal access tokens)
     connect_options: dict[str, Any] = field(default_factory=dict)
     jql: str = ""  # Jira: a JQL matching every served issue
     table: str = "incident"  # ServiceNow table

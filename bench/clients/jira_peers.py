@@ -20,7 +20,10 @@ from bench.target import Fetch, Target
 def pycontribs_jira(t: Target) -> Fetch:
     from jira import JIRA
 
-    client = JIRA(server=t.url, basic_auth=(t.username, t.password))  # reads serverInfo
+    if t.auth == "bearer":  # Data Center personal access token
+        client = JIRA(server=t.url, token_auth=t.password)  # reads serverInfo
+    else:
+        client = JIRA(server=t.url, basic_auth=(t.username, t.password))
 
     def fetch() -> Collection[str]:
         issues = client.search_issues(t.jql, maxResults=False)
@@ -36,6 +39,8 @@ def _atlassian(t: Target) -> Any:
         return JiraCloud(url=t.url, username=t.username, password=t.password)
     from atlassian import Jira
 
+    if t.auth == "bearer":  # Data Center personal access token
+        return Jira(url=t.url, token=t.password, cloud=False)
     return Jira(url=t.url, username=t.username, password=t.password, cloud=False)
 
 

@@ -19,7 +19,8 @@ def connect(t: Target, **extra: Any) -> Any:
     import itsm_bridge as ib
 
     options = {**t.connect_options, **extra}
-    return ib.connect(t.connector, t.url, auth=ib.BasicAuth(t.username, t.password), **options)
+    auth = ib.BearerAuth(t.password) if t.auth == "bearer" else ib.BasicAuth(t.username, t.password)
+    return ib.connect(t.connector, t.url, auth=auth, **options)
 
 
 def pull_stream(t: Target) -> Fetch:

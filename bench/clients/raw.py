@@ -27,7 +27,10 @@ def _loads(parser: str) -> Loads:
 
 def _session(t: Target) -> requests.Session:
     s = requests.Session()
-    s.auth = (t.username, t.password)
+    if t.auth == "bearer":
+        s.headers["Authorization"] = f"Bearer {t.password}"
+    else:
+        s.auth = (t.username, t.password)
     s.headers["Accept"] = "application/json"
     return s
 
