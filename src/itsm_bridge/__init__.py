@@ -74,6 +74,7 @@ from itsm_bridge.schema import (
     WorkItem,
     schema_json,
 )
+from itsm_bridge.scoring import score
 from itsm_bridge.sync import Store, SyncResult, sync
 
 __version__ = "0.1.0"
@@ -136,5 +137,6 @@ __all__ = [
     "connector_class",
     "fetch_pages",
     "schema_json",
+    "score",
     "sync",
 ]
