@@ -507,7 +507,7 @@ class Scorer:
 
         caps = c.caps
         scale: dict[str, float] = {}
-        if caps and len(entries) > 1:
+        if caps and entries:
             subtotals: dict[str, float] = {}
             for signal, _, weight, _ in entries:
                 subtotals[signal] = subtotals.get(signal, 0.0) + weight
