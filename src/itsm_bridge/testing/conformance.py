@@ -16,8 +16,9 @@ The checks themselves live in :mod:`itsm_bridge.testing._checks` and are exporte
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -67,6 +68,30 @@ class ConformanceWorld:
 
     def visible_keys(self, kind: ib.Kind) -> set[str]:
         return {i.number for i in self.sandbox.visible_items() if i.kind is kind}
+
+
+def _distinct(items: Sequence[TruthItem]) -> list[TruthItem]:
+    """Renumber records whose number another kind already used.
+
+    ``generate_items`` numbers each call from one, so on a platform whose keys share a project
+    across kinds (Jira's ITSM-1 incident and ITSM-1 request) separate calls collide.
+    """
+    taken = {item.number for item in items}
+    seen: set[str] = set()
+    out: list[TruthItem] = []
+    for item in items:
+        if item.number in seen:
+            stem = item.number.rstrip("0123456789")
+            n = 1
+            while f"{stem}{n}" in taken:
+                n += 1
+            number = f"{stem}{n}"
+            taken.add(number)
+            uid = hashlib.md5(f"conformance:{number}".encode(), usedforsecurity=False).hexdigest()
+            item = replace(item, number=number, uid=uid)
+        seen.add(item.number)
+        out.append(item)
+    return out
 
 
 def _capture(connector: ib.Connector, into: list[tuple[ib.Kind, Mapping[str, Any]]]) -> None:
@@ -136,7 +161,7 @@ class ConnectorConformance:
                 seed=self.seed,
                 platform=self.platform or self.connector_name,
             )
-        return items
+        return _distinct(items)
 
     def make_sandbox(self, items: Sequence[TruthItem], *, timezone: str = "UTC") -> PlatformSandbox:
         return make_sandbox(self.connector_name, items, timezone=timezone, seed=self.seed)
