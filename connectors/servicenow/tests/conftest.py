@@ -12,7 +12,7 @@ from itsm_bridge_servicenow import ServiceNowConnector
 from itsm_bridge_servicenow.sandbox import ServiceNowSandbox, make_sandbox
 
 import itsm_bridge as ib
-from itsm_bridge import Kind, RetryPolicy, Transport
+from itsm_bridge import Kind, RateGovernor, RetryPolicy, Transport
 from itsm_bridge.sandbox import FaultPlan, TruthItem, generate_items
 
 REPO = Path(__file__).resolve().parents[3]
@@ -68,6 +68,8 @@ def connect(box: ServiceNowSandbox, *, auth: Any = None, **options: Any) -> Serv
         auth=auth if auth is not None else box.auth(),
         connector="servicenow",
         retry=FAST_RETRY,
+        # A loopback instance: 429 bursts still halve the pace, but not below 20 requests/s.
+        governor=RateGovernor(max_concurrency=8, min_rate=20.0),
         allow_insecure_http=True,
         max_concurrency=8,
         seed=1,
