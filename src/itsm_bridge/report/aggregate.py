@@ -1,0 +1,315 @@
+"""The effort ratio: business-facing, inward-facing and undetermined shares, by dimension.
+
+Shares are given by count of items and by effort hours (the effort convention of
+:mod:`itsm_bridge.report.effort`), each with a 95 % confidence interval (:mod:`.stats`).
+Undetermined work is its own share, never folded into either side; the headline ratio
+``business / (business + inward)`` is shown next to it. The report also says how much of the
+effort is measured, estimated or a default guess, the monthly trend, and where inward-facing
+effort goes (top categories and services).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from itsm_bridge.errors import InvalidOptionsError
+from itsm_bridge.report.effort import DEFAULT_EFFORT_HOURS, effort_of, parents_with_children
+from itsm_bridge.report.stats import effective_n, linear_trend, wilson
+from itsm_bridge.schema import EffortSource, Label, ScoredItem
+
+__all__ = ["DIMENSIONS", "LABELS", "Group", "Report", "Share", "Trend", "build_report"]
+
+LABELS: tuple[str, ...] = (Label.BUSINESS.value, Label.INWARD.value, Label.UNDETERMINED.value)
+DIMENSIONS: tuple[str, ...] = ("month", "quarter", "team", "service", "kind", "category", "source")
+_NONE = "(none)"
+_FLAT_POINTS_PER_MONTH = 0.5
+
+
+def _when(item: ScoredItem) -> datetime | None:
+    # Work is dated by when it was raised; resolved_at stands in when created_at is missing.
+    # updated_at is not used: it is when a record was last touched, not when work happened.
+    return item.created_at or item.resolved_at
+
+
+def _dimension_value(item: ScoredItem, dimension: str) -> str:
+    if dimension in ("month", "quarter"):
+        when = _when(item)
+        if when is None:
+            return "unknown"
+        if dimension == "month":
+            return f"{when.year:04d}-{when.month:02d}"
+        return f"{when.year:04d}-Q{(when.month - 1) // 3 + 1}"
+    if dimension == "kind":
+        return item.kind.value
+    value = getattr(item, dimension)
+    return str(value) if value else _NONE
+
+
+@dataclass
+class Share:
+    """One label's share of a group, by count and by effort, with 95 % intervals."""
+
+    label: str
+    count: int
+    hours: float
+    count_share: float
+    count_ci: tuple[float, float]
+    effort_share: float
+    effort_ci: tuple[float, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "count": self.count,
+            "hours": round(self.hours, 2),
+            "count_share": round(self.count_share, 4),
+            "count_ci": [round(v, 4) for v in self.count_ci],
+            "effort_share": round(self.effort_share, 4),
+            "effort_ci": [round(v, 4) for v in self.effort_ci],
+        }
+
+
+@dataclass
+class Group:
+    """The figures for one value of one dimension (or for everything: dimension ``total``)."""
+
+    dimension: str
+    value: str
+    count: int
+    hours: float
+    shares: dict[str, Share]
+    business_ratio: float
+    business_ratio_ci: tuple[float, float]
+    expected_business_share: float
+    coverage: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dimension": self.dimension,
+            "value": self.value,
+            "count": self.count,
+            "hours": round(self.hours, 2),
+            "shares": {label: share.to_dict() for label, share in self.shares.items()},
+            "business_ratio": round(self.business_ratio, 4),
+            "business_ratio_ci": [round(v, 4) for v in self.business_ratio_ci],
+            "expected_business_share": round(self.expected_business_share, 4),
+            "coverage": {k: round(v, 2) for k, v in self.coverage.items()},
+        }
+
+
+@dataclass
+class _Row:
+    label: str
+    hours: float
+    source: EffortSource
+    p: float
+    category: str
+    service: str
+    values: dict[str, str]
+
+
+class _Accumulator:
+    def __init__(self) -> None:
+        self.rows: list[_Row] = []
+
+    def group(self, dimension: str, value: str) -> Group:
+        rows = self.rows
+        count = len(rows)
+        hours = sum(r.hours for r in rows)
+        shares: dict[str, Share] = {}
+        all_hours = [r.hours for r in rows]
+        n_eff = effective_n(all_hours)
+        for label in LABELS:
+            mine = [r for r in rows if r.label == label]
+            label_hours = sum(r.hours for r in mine)
+            effort_share = label_hours / hours if hours else 0.0
+            shares[label] = Share(
+                label=label,
+                count=len(mine),
+                hours=label_hours,
+                count_share=len(mine) / count if count else 0.0,
+                count_ci=wilson(len(mine), count),
+                effort_share=effort_share,
+                effort_ci=wilson(effort_share * n_eff, n_eff),
+            )
+        decided = [r for r in rows if r.label != Label.UNDETERMINED.value]
+        decided_hours = sum(r.hours for r in decided)
+        business_hours = shares[Label.BUSINESS.value].hours
+        ratio = business_hours / decided_hours if decided_hours else 0.0
+        n_decided = effective_n(r.hours for r in decided)
+        coverage = {s.value: 0.0 for s in EffortSource}
+        for r in rows:
+            coverage[r.source.value] += r.hours
+        return Group(
+            dimension=dimension,
+            value=value,
+            count=count,
+            hours=hours,
+            shares=shares,
+            business_ratio=ratio,
+            business_ratio_ci=wilson(ratio * n_decided, n_decided),
+            expected_business_share=(sum(r.hours * r.p for r in rows) / hours if hours else 0.0),
+            coverage=coverage,
+        )
+
+
+@dataclass
+class Trend:
+    """How the business-facing effort share moves month by month."""
+
+    months: list[str]
+    business_share: list[float]
+    slope_points_per_month: float | None
+    change_points: float | None
+    direction: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "months": self.months,
+            "business_share": [round(v, 4) for v in self.business_share],
+            "slope_points_per_month": (
+                None
+                if self.slope_points_per_month is None
+                else round(self.slope_points_per_month, 2)
+            ),
+            "change_points": None if self.change_points is None else round(self.change_points, 2),
+            "direction": self.direction,
+        }
+
+
+@dataclass
+class Report:
+    """The effort ratio with coverage and uncertainty; ``to_dict()`` is the JSON format."""
+
+    by: tuple[str, ...]
+    total: Group
+    breakdowns: dict[str, list[Group]]
+    trend: Trend
+    top_inward_categories: list[dict[str, Any]]
+    top_inward_services: list[dict[str, Any]]
+    parent_hours_not_counted: float
+    default_effort_hours: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "by": list(self.by),
+            "total": self.total.to_dict(),
+            "breakdowns": {d: [g.to_dict() for g in gs] for d, gs in self.breakdowns.items()},
+            "trend": self.trend.to_dict(),
+            "top_inward_categories": self.top_inward_categories,
+            "top_inward_services": self.top_inward_services,
+            "parent_hours_not_counted": round(self.parent_hours_not_counted, 2),
+            "default_effort_hours": self.default_effort_hours,
+        }
+
+
+def build_report(scored: Iterable[ScoredItem], by: Sequence[str] = ("month",)) -> Report:
+    """Aggregate scored items into the effort-ratio report.
+
+    ``by`` names the breakdowns shown (month, quarter, team, service, kind, category, source);
+    month and team are always computed too, for the trend and the HTML charts.
+    """
+    dimensions = tuple(dict.fromkeys(by))
+    unknown = [d for d in dimensions if d not in DIMENSIONS]
+    if unknown:
+        raise InvalidOptionsError(
+            f"unknown report dimension(s) {unknown}: choose from {', '.join(DIMENSIONS)}"
+        )
+    items = list(scored)
+    parents = parents_with_children(items)
+    computed = tuple(dict.fromkeys((*dimensions, "month", "team")))
+    total = _Accumulator()
+    groups: dict[str, dict[str, _Accumulator]] = {d: {} for d in computed}
+    parent_hours = 0.0
+    for item in items:
+        has_children = item.key in parents
+        effort = effort_of(item, has_children=has_children)
+        if has_children:
+            parent_hours += effort_of(item).hours
+            continue  # its children carry its effort
+        row = _Row(
+            label=item.scoring.label.value,
+            hours=effort.hours,
+            source=effort.source,
+            p=item.scoring.p_business,
+            category=item.category or _NONE,
+            service=item.service or _NONE,
+            values={d: _dimension_value(item, d) for d in computed},
+        )
+        total.rows.append(row)
+        for d in computed:
+            groups[d].setdefault(row.values[d], _Accumulator()).rows.append(row)
+    breakdowns = {
+        d: [acc.group(d, value) for value, acc in sorted(groups[d].items(), key=_order(d))]
+        for d in computed
+    }
+    return Report(
+        by=dimensions,
+        total=total.group("total", "all"),
+        breakdowns=breakdowns,
+        trend=_trend(breakdowns["month"]),
+        top_inward_categories=_top_inward(total.rows, "category"),
+        top_inward_services=_top_inward(total.rows, "service"),
+        parent_hours_not_counted=parent_hours,
+        default_effort_hours={k.value: v for k, v in DEFAULT_EFFORT_HOURS.items()},
+    )
+
+
+def _order(dimension: str) -> Any:
+    if dimension in ("month", "quarter"):
+        return lambda kv: kv[0]  # chronological ("unknown" sorts last)
+    return lambda kv: (-sum(r.hours for r in kv[1].rows), kv[0])  # biggest effort first
+
+
+def _trend(months: list[Group]) -> Trend:
+    dated = [g for g in months if g.value != "unknown" and g.hours > 0]
+    shares = [g.shares[Label.BUSINESS.value].effort_share for g in dated]
+    slope = linear_trend(
+        [(float(i), 100 * share, g.hours) for i, (g, share) in enumerate(zip(dated, shares))]
+    )
+    change = 100 * (shares[-1] - shares[0]) if len(shares) >= 2 else None
+    if slope is None:
+        direction = "not enough months"
+    elif abs(slope) < _FLAT_POINTS_PER_MONTH:
+        direction = "flat"
+    else:
+        direction = "rising" if slope > 0 else "falling"
+    return Trend(
+        months=[g.value for g in dated],
+        business_share=shares,
+        slope_points_per_month=slope,
+        change_points=change,
+        direction=direction,
+    )
+
+
+def _top_inward(rows: list[_Row], attribute: str, n: int = 5) -> list[dict[str, Any]]:
+    """Where inward-facing effort goes. Names that differ only in case are one entry
+    (platforms spell categories differently: "Software" and "software")."""
+    hours: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    spellings: dict[str, dict[str, int]] = {}
+    inward_total = 0.0
+    for row in rows:
+        if row.label != Label.INWARD.value:
+            continue
+        name = getattr(row, attribute)
+        key = name.casefold()
+        hours[key] = hours.get(key, 0.0) + row.hours
+        counts[key] = counts.get(key, 0) + 1
+        variants = spellings.setdefault(key, {})
+        variants[name] = variants.get(name, 0) + 1
+        inward_total += row.hours
+    ranked = sorted(hours.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+    return [
+        {
+            attribute: max(spellings[key].items(), key=lambda kv: (kv[1], kv[0]))[0],
+            "hours": round(h, 2),
+            "items": counts[key],
+            "share_of_inward_effort": round(h / inward_total, 4) if inward_total else 0.0,
+        }
+        for key, h in ranked
+    ]
