@@ -430,6 +430,8 @@ class ServiceNowApp:
             shown = self._display_dt(raw)
         elif definition.type in ("glide_duration", "timer"):
             shown = _duration_text(raw)
+        elif definition.type == "sys_class_name":
+            shown = TABLES[raw].label if raw in TABLES else raw
         elif labels is not None:
             shown = labels.get(raw, raw)
         else:
