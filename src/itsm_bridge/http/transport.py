@@ -46,8 +46,6 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
-from tenacity.stop import stop_base
-from tenacity.wait import wait_base
 
 from itsm_bridge import _json
 from itsm_bridge.errors import (
@@ -55,7 +53,6 @@ from itsm_bridge.errors import (
     ConfigurationError,
     EndpointNotFoundError,
     InsecureTransportError,
-    ItsmBridgeError,
     PermissionDeniedError,
     RateLimitedError,
     RequestContext,
@@ -73,30 +70,15 @@ from itsm_bridge.http.redaction import (
     redact_url,
     register_secret,
 )
+from itsm_bridge.http.retry import RETRY_STATUSES, RetryPolicy, _Retryable, _Stop, _Wait
 
 __all__ = ["HttpResponse", "RetryPolicy", "Transport", "TransportStats"]
 
 log = logging.getLogger("itsm_bridge.http")
 install_log_redaction()
 
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _USER_AGENT = "itsm-bridge/0.1 (+https://github.com/itsm-bridge/itsm-bridge)"
 _EXCERPT = 300
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounds and shape of the one retry policy.
-
-    Waits grow as ``initial * 2**n`` up to ``max_wait``, with full jitter on top; a ``Retry-After``
-    header is a floor under the wait, never a ceiling. Attempts and total time are both bounded.
-    """
-
-    max_attempts: int = 6
-    max_total_seconds: float = 300.0
-    initial_wait: float = 0.5
-    max_wait: float = 30.0
-    jitter: float = 0.5
 
 
 @dataclass
@@ -140,56 +122,6 @@ class HttpResponse:
             f"HttpResponse(status={self.status}, url={self.url!r}, "
             f"headers={redact_headers(self.headers)!r}, elapsed={self.elapsed:.3f})"
         )
-
-
-class _Retryable(Exception):
-    """Internal: a failure the policy may retry; carries the error to raise when spent."""
-
-    def __init__(self, error: ItsmBridgeError, retry_after: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = retry_after
-
-
-class _Wait(wait_base):
-    """Exponential backoff with jitter, floored by the server's ``Retry-After``.
-
-    The wait of each attempt is drawn once and remembered, because :class:`_Stop` needs the same
-    number to decide whether that wait would cross the time budget.
-    """
-
-    def __init__(self, policy: RetryPolicy, rng: random.Random) -> None:
-        self.policy = policy
-        self.rng = rng
-        self._planned: dict[int, float] = {}
-
-    def __call__(self, retry_state: RetryCallState) -> float:
-        n = retry_state.attempt_number
-        if n not in self._planned:
-            backoff = min(self.policy.max_wait, self.policy.initial_wait * (2 ** (n - 1)))
-            backoff += self.rng.uniform(0, self.policy.jitter * backoff)
-            exc = retry_state.outcome.exception() if retry_state.outcome else None
-            floor = exc.retry_after if isinstance(exc, _Retryable) and exc.retry_after else 0.0
-            self._planned[n] = float(max(floor, backoff))
-        return self._planned[n]
-
-
-class _Stop(stop_base):
-    """Stop after ``max_attempts``, or when sleeping the next wait would cross the time budget."""
-
-    def __init__(self, policy: RetryPolicy, clock: Callable[[], float], wait: _Wait) -> None:
-        self.policy = policy
-        self.clock = clock
-        self.wait = wait
-        self.started: float | None = None
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        if retry_state.attempt_number >= self.policy.max_attempts:
-            return True
-        if self.started is None:
-            return False
-        elapsed = self.clock() - self.started
-        return elapsed + self.wait(retry_state) > self.policy.max_total_seconds
 
 
 def _is_loopback(host: str) -> bool:
