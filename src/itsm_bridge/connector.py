@@ -44,6 +44,7 @@ from itsm_bridge.errors import (
     UnknownConnectorError,
 )
 from itsm_bridge.http import Transport
+from itsm_bridge.http.redaction import redact_url
 from itsm_bridge.schema import Kind, UtcDatetime, WorkItem
 
 __all__ = [
@@ -281,7 +282,8 @@ class Connector(ABC):
         self.stats = PullStats()
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(source={self.source!r}, base_url={self.transport!r})"
+        url = redact_url(self.base_url)
+        return f"{type(self).__name__}(source={self.source!r}, base_url={url!r})"
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -310,7 +312,9 @@ class Connector(ABC):
 
     # -- built on the hooks -----------------------------------------------------------------------
 
-    def map_safely(self, kind: Kind, raw: Mapping[str, Any], native_id: str | None) -> Any:
+    def map_safely(
+        self, kind: Kind, raw: Mapping[str, Any], native_id: str | None
+    ) -> WorkItem | Reject:
         """Map a record, returning a :class:`Reject` instead of raising on bad data."""
         try:
             return self.map_record(kind, raw)
