@@ -16,18 +16,22 @@ What it serves and how it misbehaves is described in :mod:`.app`; the data model
 
 from __future__ import annotations
 
-import random
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, Self
 
 from requests.auth import AuthBase
 
 from itsm_bridge import BasicAuth, OAuth2
-from itsm_bridge.sandbox import FaultPlan, SandboxServer, TruthItem, generate_company
+from itsm_bridge.sandbox import (
+    FaultPlan,
+    MutableStore,
+    SandboxServer,
+    TruthItem,
+    generate_company,
+)
 from itsm_bridge_servicenow.sandbox.app import DATA_TABLES, ServiceNowApp
 from itsm_bridge_servicenow.sandbox.render import Renderer, sys_id_for
 from itsm_bridge_servicenow.sandbox.schema import (
@@ -81,20 +85,19 @@ class ServiceNowSandbox:
         self.username, self._password = username, password
         self.oauth_clients = dict(oauth_clients or {DEFAULT_CLIENT[0]: DEFAULT_CLIENT[1]})
         self.instance = Instance()
-        self.items: dict[str, TruthItem] = {}
-        self._table_of: dict[str, str] = {}
+        self.store = MutableStore(items, faults=faults, seed=seed)
+        self._where: dict[str, tuple[str, str]] = {}  # number -> (sys_id, table)
         self.renderer = Renderer(
             items,
             services or _default_services(),
             state_models=state_models,
             custom_fields=custom_fields,
         )
-        self._load(items, seed, state_models or {}, custom_fields or {})
+        self._load(items, state_models or {}, custom_fields or {})
         self.app = ServiceNowApp(
             self.instance,
             faults=faults,
             timezone=timezone,
-            seed=seed,
             credentials={username: password},
             oauth_clients=self.oauth_clients,
             client_credentials_grant=client_credentials_grant,
@@ -103,7 +106,7 @@ class ServiceNowSandbox:
             aggregate_enabled=aggregate,
             dictionary_readable=dictionary_readable,
             rate_limit_per_hour=rate_limit_per_hour,
-            touch=self._touch_row,
+            churn=self._churn,
         )
         self.server = SandboxServer(self.app, faults=faults)
         self._lock = threading.Lock()
@@ -113,7 +116,6 @@ class ServiceNowSandbox:
     def _load(
         self,
         items: Sequence[TruthItem],
-        seed: int,
         state_models: Mapping[str, str],
         custom_fields: Mapping[str, Mapping[str, Sequence[str]]],
     ) -> None:
@@ -124,14 +126,11 @@ class ServiceNowSandbox:
             instance.choices[("change_request", "state")] = dict(LEGACY_CHANGE_STATES)
         if state_models.get("problem") == "legacy":
             instance.choices[("problem", "state")] = dict(LEGACY_PROBLEM_STATES)
-        share = self.faults.acl_hidden_share if self.faults else 0.0
-        rng = random.Random(f"servicenow-acl:{seed}")
         for item in items:
             table, row = self.renderer.row(item)
             instance.table(table).put(row)
-            self.items[item.uid] = item
-            self._table_of[item.uid] = table
-            if share and rng.random() < share:
+            self._where[item.number] = (item.uid, table)
+            if self.store.is_hidden(item):  # row-level ACLs, as the kit's store decides them
                 instance.table(table).hidden.add(item.uid)
         for (table, name), labels in self.renderer.choice_labels.items():
             instance.choices.setdefault((table, name), {}).update(labels)
@@ -172,39 +171,49 @@ class ServiceNowSandbox:
                     }
                 )
 
-    def _touch_row(self, table: str, sys_id: str) -> None:
-        """A record changes now (a user edits it while a client pages)."""
-        self.touch(sys_id, note="Updated while the client paged.")
+    def _render(self, item: TruthItem) -> None:
+        table, row = self.renderer.row(item)
+        self.instance.table(table).put(row)
+
+    def _churn(self, table: str, rows: int) -> None:
+        """Records changing while a client pages: one draw of the plan per row served, so
+        ``p_update_during_paging`` is the share of rows touched over a whole pull."""
+        plan = self.faults
+        if plan is None or not (plan.p_update_during_paging or plan.p_delete_during_paging):
+            return
+        for _ in range(rows):
+            for event in self.store.churn():
+                with self.instance.lock:
+                    uid, where = self._where[event.number]
+                    current = self.store.get(event.number)
+                    if event.action == "update" and current is not None:
+                        self._render(current)
+                    elif event.action == "delete":
+                        self.instance.table(where).remove(uid)
+
+    @property
+    def touched(self) -> int:
+        """How many records were updated while clients paged."""
+        return sum(1 for e in self.store.events if e.action == "update")
 
     def touch(
-        self, key: str, *, when: datetime | None = None, note: str | None = None, **changes: Any
+        self, key: str, *, when: datetime | None = None, note: str | None = None
     ) -> TruthItem:
         """Change a record (by sys_id or number) as a user would; returns its new version."""
         with self.instance.lock:
-            uid = (
-                key
-                if key in self.items
-                else next((i.uid for i in self.items.values() if i.number == key), None)
-            )
-            if uid is None:
+            found = self.store.by_uid(key) or self.store.get(key)
+            if found is None:
                 raise KeyError(f"no record {key!r} in the sandbox")
-            moment = (when or datetime.now(UTC)).replace(microsecond=0)
-            item = self.items[uid].touched(moment, note=note)
-            if changes:
-                item = replace(item, **changes)
-            self.items[uid] = item
-            table, row = self.renderer.row(item)
-            self.instance.table(table).put(row)
+            moment = None if when is None else when.replace(microsecond=0)
+            item = self.store.touch(found.number, moment, note=note or "Changed by a test.")
+            self._render(item)
             return item
 
     def hidden_ids(self) -> set[str]:
-        with self.instance.lock:
-            return {sid for t in DATA_TABLES for sid in self.instance.table(t).hidden}
+        return {item.uid for item in self.store.current() if self.store.is_hidden(item)}
 
     def visible_items(self) -> list[TruthItem]:
-        hidden = self.hidden_ids()
-        with self.instance.lock:
-            return [item for uid, item in self.items.items() if uid not in hidden]
+        return self.store.visible()
 
     def data_requests(self, table: str | None = None) -> list[dict[str, str]]:
         """Parameters of every Table API request for data tables (or ``table``) so far."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import itertools
 import math
-import random
 import secrets
 import threading
 import time
@@ -79,7 +78,6 @@ class ServiceNowApp:
         *,
         faults: FaultPlan | None,
         timezone: str,
-        seed: int,
         credentials: Mapping[str, str],
         oauth_clients: Mapping[str, str],
         client_credentials_grant: bool,
@@ -88,7 +86,7 @@ class ServiceNowApp:
         aggregate_enabled: bool,
         dictionary_readable: bool,
         rate_limit_per_hour: int | None,
-        touch: Callable[[str, str], None],
+        churn: Callable[[str, int], None],
     ) -> None:
         self.instance = instance
         self.faults = faults
@@ -101,12 +99,10 @@ class ServiceNowApp:
         self.aggregate_enabled = aggregate_enabled
         self.dictionary_readable = dictionary_readable
         self.rate_limit_per_hour = rate_limit_per_hour
-        self.touch = touch
-        self.rng = random.Random(f"servicenow-sandbox:{seed}")
+        self.churn = churn
         self.tokens: dict[str, float] = {}
         self.refresh_tokens: dict[str, str] = {}
         self.log: list[tuple[str, str, dict[str, str]]] = []
-        self.touched = 0
         self._lock = threading.Lock()
         self._hour: tuple[int, int] = (0, 0)
         self._display_dt = lru_cache(maxsize=65536)(self._display_datetime)
@@ -291,7 +287,7 @@ class ServiceNowApp:
             visible = [row for row in window if row["sys_id"] not in hidden]
             body = {"result": self.render(request, table, visible)}
         if table in DATA_TABLES and window:
-            self.churn(table, len(window))
+            self.churn(table, len(window))  # records change while the client pages
         headers: dict[str, str] = {}
         if total is not None:
             headers["X-Total-Count"] = str(total)
@@ -338,21 +334,6 @@ class ServiceNowApp:
     @staticmethod
     def base(request: SandboxRequest) -> str:
         return f"http://{request.header('Host') or 'localhost'}"
-
-    def churn(self, table: str, rows: int) -> None:
-        """Records changing while a client pages: each row served may touch a random record."""
-        p = self.faults.p_update_during_paging if self.faults else 0.0
-        if not p:
-            return
-        touches = sum(1 for _ in range(rows) if self.faults and self.faults.chance(p))
-        if not touches:
-            return
-        with self.instance.lock:
-            ids = self.instance.tables[table].by_id
-            victims = [self.rng.choice(ids) for _ in range(touches)]
-        for victim in victims:
-            self.touch(table, victim)
-        self.touched += touches
 
     # -- rendering -------------------------------------------------------------------------------
 

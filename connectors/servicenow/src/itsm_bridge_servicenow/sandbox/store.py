@@ -42,6 +42,18 @@ class Table:
         self.rows[sys_id] = row
         bisect.insort(self.by_updated, (row.get("sys_updated_on", ""), sys_id))
 
+    def remove(self, sys_id: str) -> None:
+        old = self.rows.pop(sys_id, None)
+        if old is None:
+            return
+        key = (old.get("sys_updated_on", ""), sys_id)
+        at = bisect.bisect_left(self.by_updated, key)
+        if at < len(self.by_updated) and self.by_updated[at] == key:
+            del self.by_updated[at]
+        at = bisect.bisect_left(self.by_id, sys_id)
+        if at < len(self.by_id) and self.by_id[at] == sys_id:
+            del self.by_id[at]
+
 
 class Instance:
     """All tables of one fake instance, guarded by one lock (servers are threaded)."""
