@@ -32,22 +32,22 @@ def scenario_table(sc: dict[str, Any]) -> list[str]:
         "",
         f"Reproduce: `{sc['command']}`",
         "",
-        "| client | how it pages | page | runs | wall s | rec/s | x ours | CPU s | peak RSS MB "
-        "| dRSS MB | reqs | srv CPU s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| client | how it pages | page | runs | wall s | rec/s | x ours | CPU s | CPU µs/rec "
+        "| peak RSS MB | dRSS MB | reqs | srv CPU s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in sc["rows"].items():
         if row.get("skipped"):
             lines.append(
                 f"| {name} | {row['label']} | {row['page']} | — | skipped: "
-                f"{row['skipped']} ||||||||"
+                f"{row['skipped']} |||||||||"
             )
             continue
         if not row.get("wall"):
             why = "; ".join(row.get("errors") or ["no successful run"])
             lines.append(
                 f"| {name} | {row['label']} | {row['page']} | 0/{row['attempts']} "
-                f"| cannot run: {why} ||||||||"
+                f"| cannot run: {why} |||||||||"
             )
             continue
         spread = f" ({row['wall_min']:.2f}-{row['wall_max']:.2f})" if row["runs"] > 1 else ""
@@ -55,11 +55,12 @@ def scenario_table(sc: dict[str, Any]) -> list[str]:
             f"| {'**' + name + '**' if row['group'] == 'ours' else name} | {row['label']} "
             f"| {row['page']} | {row['runs']} | {row['wall']:.2f}{spread} | {row['rps']:,.0f} "
             f"| {_num(row.get('x_ours'), '{:.2f}')} | {_num(row.get('cpu'))} "
+            f"| {_num(row.get('cpu_us_per_rec'), '{:.0f}')} "
             f"| {_num(row.get('peak_rss_mb'), '{:.0f}')} | {_num(row.get('drss_mb'), '{:.0f}')} "
             f"| {_num(row.get('requests'), '{:.0f}')} | {_num(row.get('server_cpu'))} |"
         )
         if row.get("errors"):
-            lines.append(f"| | ↳ failed runs: {'; '.join(row['errors'])} ||||||||||")
+            lines.append(f"| | ↳ failed runs: {'; '.join(row['errors'])} ||||||||||||")
     return [*lines, ""]  # fmt: skip
 
 

@@ -1,7 +1,7 @@
 """Scoring throughput on one core: ``python bench/scoring_bench.py N RUNS``.
 
-Realistic input: WorkItems of every kind each connector supports, generated, served by the
-connectors' own sandboxes in this process and pulled through ``pull()`` (untimed). Then the
+Realistic input: a generated company's WorkItems of every kind, served by the connectors' own
+sandboxes in this process and pulled through ``pull()`` (untimed). Then the
 process is pinned to one CPU and ``score(items)`` with the default rules is timed, consumed to the
 end, ``RUNS`` times; prints one JSON object with the median items/s.
 """
@@ -23,19 +23,22 @@ if __package__ in (None, ""):
 
 
 def load_items(total: int) -> list[Any]:
+    """A generated company's work (every kind, parents and children), pulled through both
+    connectors from their sandboxes, so the items are exactly what a user would score."""
     import itsm_bridge as ib
-    from itsm_bridge.sandbox import available_sandboxes, generate_items, make_sandbox
+    from itsm_bridge.sandbox import available_sandboxes, generate_company, make_sandbox
 
-    platforms = [p for p in ("servicenow", "jira") if p in available_sandboxes()]
+    company = generate_company(seed=11, scale=max(0.05, total / 4_700))
     items: list[Any] = []
-    for platform in platforms:
-        kinds = ib.connector_class(platform)("http://127.0.0.1:9", allow_insecure_http=True).kinds
-        per_kind = max(1, total // (len(platforms) * len(kinds)))
-        truth = [t for k in kinds for t in generate_items(k, per_kind, seed=11, platform=platform)]
+    for platform in ("servicenow", "jira"):
+        truth = company.for_platform(platform)
+        if platform not in available_sandboxes() or not truth:
+            continue
         with make_sandbox(platform, truth) as sandbox:
             opts = sandbox.connect_options()
             with ib.connect(platform, sandbox.url, auth=sandbox.auth(), **opts) as conn:
-                items.extend(conn.pull(kinds=list(kinds)))
+                kinds = sorted({t.kind for t in truth} & set(conn.kinds), key=str)
+                items.extend(conn.pull(kinds=kinds))
     return items
 
 
@@ -64,7 +67,7 @@ def main(argv: list[str]) -> int:
         for scored in score(items):
             count += 1
             if not rates:
-                labels[str(getattr(getattr(scored, "verdict", None), "label", "?"))] += 1
+                labels[str(scored.scoring.label.value)] += 1
         rates.append(count / (time.perf_counter() - t0))
     out.update(
         items=len(items),

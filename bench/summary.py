@@ -27,6 +27,7 @@ def summarise(runs: list[dict[str, Any]], n: int) -> dict[str, Any]:
         wall_max=max(r["wall"] for r in good),
         rps=n / wall if wall else None,
         cpu=med("cpu"),
+        cpu_us_per_rec=(med("cpu") or 0.0) / n * 1e6 if n else None,
         peak_rss_mb=med("peak_rss_mb"),
         drss_mb=med("drss_mb"),
         requests=med("requests"),
