@@ -42,7 +42,7 @@ from itsm_bridge_servicenow.sandbox.schema import (
 )
 from itsm_bridge_servicenow.sandbox.store import Instance
 
-__all__ = ["ServiceNowSandbox", "make_sandbox"]
+__all__ = ["DEFAULT_CLIENT", "ServiceNowSandbox", "make_sandbox"]
 
 DEFAULT_USER = "admin"
 DEFAULT_PASSWORD = "sandbox-admin"  # a fake instance on loopback, not a secret
@@ -247,6 +247,11 @@ class ServiceNowSandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    @property
+    def password(self) -> str:
+        """The sandbox's own basic-auth password (a loopback fake, not a secret)."""
+        return self._password
 
     def auth(self) -> AuthBase:
         return BasicAuth(self.username, self._password)
