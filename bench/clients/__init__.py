@@ -49,6 +49,8 @@ CLIENTS: list[Client] = [
     # -- ours ---------------------------------------------------------------------------------
     Client("ours-pull", "itsm-bridge pull(), streamed (WorkItems validated, ids kept)", "ours",
            SN + JIRA, "bench.clients.ours:pull_stream", page="default"),
+    Client("ours-pull-p10k", "itsm-bridge pull(), page_size=10000 (the Table API's maximum)",
+           "ours", SN, "bench.clients.ours:pull_stream", {"page_size": 10_000}, page="10000"),
     Client("ours-pull-list", "itsm-bridge list(pull()), every WorkItem retained", "ours",
            SN + JIRA, "bench.clients.ours:pull_list", page="default",
            in_latency=False, why_not_in_latency="same requests as ours-pull"),

@@ -23,9 +23,12 @@ def connect(t: Target, **extra: Any) -> Any:
     return ib.connect(t.connector, t.url, auth=auth, **options)
 
 
-def pull_stream(t: Target) -> Fetch:
-    """Consume ``pull()`` as a stream: the library's own cost, nothing retained but ids."""
-    conn = connect(t)
+def pull_stream(t: Target, **options: Any) -> Fetch:
+    """Consume ``pull()`` as a stream: the library's own cost, nothing retained but ids.
+
+    ``options`` are connector options (``page_size``, ``max_workers``...) for the tuned rows.
+    """
+    conn = connect(t, **options)
 
     def fetch() -> Collection[str]:
         return [item.id for item in conn.pull(kinds=[t.kind])]
