@@ -118,7 +118,8 @@ class JiraSandbox:
     def touch(self, number: str, note: str | None = None) -> TruthItem:
         """Update ``number`` now (as a user editing the issue would); returns the new version."""
         item = self.app.store.touch(number, note=note)
-        self.app.index.change(number, item)
+        # a record hidden by ACLs stays hidden (and unsearchable) when it changes
+        self.app.index.change(number, None if self.app.store.is_hidden(item) else item)
         return item
 
 

@@ -451,6 +451,8 @@ class JiraApp:
         candidates = [i.number for i in served] if served and self.faults.chance(0.5) else None
         for event in self.store.churn(candidates=candidates):
             current = self.store.get(event.number) if event.action == "update" else None
+            if current is not None and self.store.is_hidden(current):
+                current = None  # ACLs hide it after the change as before: keep it unsearchable
             self.index.change(event.number, current)
 
     def search_jql(self, request: SandboxRequest, v: str) -> SandboxResponse:
