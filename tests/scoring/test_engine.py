@@ -280,3 +280,25 @@ def test_memo_does_not_change_results() -> None:
 def test_empty_rule_set_without_model_gives_the_prior() -> None:
     verdict = Scorer(RuleSet.empty()).score_one(make_item("Restore VPN")).scoring
     assert [r.rule for r in verdict.reasons] == ["prior"]
+
+
+def test_strong_own_evidence_fades_the_inheritance() -> None:
+    grow = {"extra": {"investment": {"portfolio_category": "grow"}}}
+    items = [
+        make_item("Programme", "project", key="PRJ5", **grow),
+        make_item("Sprint tasks", key="C1", parent_key="PRJ5"),
+        make_item("Refactor", key="C2", parent_key="PRJ5"),
+        make_item("Restore the outage and fix the crash", key="C3", parent_key="PRJ5"),
+    ]
+    scored = {s.key: s.scoring for s in SCORER.score(items)}
+    inherited = {
+        key: next((r for r in v.reasons if r.rule == "parent.inherit"), None)
+        for key, v in scored.items()
+    }
+    assert inherited["C1"] is not None
+    assert inherited["C1"].weight == pytest.approx(3.0)
+    assert inherited["C2"] is not None
+    assert 0 < inherited["C2"].weight < 3.0
+    assert "faded" in inherited["C2"].evidence
+    assert inherited["C3"] is None  # own evidence beyond strong_evidence: no inheritance
+    assert scored["C3"].label is Label.INWARD

@@ -80,7 +80,13 @@ class PhraseIndex:
                 if not tokens:
                     continue
                 variants = (
-                    itertools.product(*(sorted(inflections(t)) for t in tokens))
+                    itertools.product(
+                        *(
+                            # an infinitive is never inflected: "to support", not "to supported"
+                            [t] if i and tokens[i - 1] == "to" else sorted(inflections(t))
+                            for i, t in enumerate(tokens)
+                        )
+                    )
                     if inflect
                     else [tokens]
                 )

@@ -163,6 +163,7 @@ class _Compiled:
         self.caps = dict(settings.caps)
         self.description_factor = settings.description_factor
         self.max_chars = settings.max_text_chars
+        self.strong_evidence = settings.strong_evidence
         self.rules: list[Rule] = list(rules.enabled_rules)
         # A phrase "atom" is one lexicon list (or one rule's literal phrases): shared by every
         # rule that names it, so a phrase found in the text is looked up once, not per rule.
@@ -481,17 +482,6 @@ class Scorer:
                         self._field_evidence(check, value, found)
         for index, weight, evidence in c.kind_rules.get(kind, ()):
             found[index] = (weight, evidence)
-        if parent is not None and c.parent_rules:
-            parent_key, parent_logit = parent
-            for index in c.parent_rules:
-                cap = abs(rules[index].weight)
-                inherited = max(-cap, min(cap, parent_logit))
-                if inherited:
-                    side = "business-facing" if inherited > 0 else "inward-facing"
-                    found[index] = (
-                        inherited,
-                        f"parent {parent_key} leans {side} (evidence {parent_logit:+.2f})",
-                    )
 
         entries: list[tuple[str, str, float, str]] = []
         kind_filter, meta = c.kind_filter, c.meta
@@ -524,6 +514,14 @@ class Scorer:
                 weight *= scale[signal]
             total += weight
             ranked.append((-abs(weight), rule_id, weight, evidence))
+        if parent is not None and c.parent_rules:
+            for index in c.parent_rules:
+                allowed = kind_filter[index]
+                if allowed is None or kind in allowed:
+                    inherited = self._inherited(index, parent, total)
+                    if inherited is not None:
+                        total += inherited[0]
+                        ranked.append((-abs(inherited[0]), rules[index].id, *inherited))
         logit = c.prior + total
         if not ranked:
             ranked.append((0.0, "prior", c.prior, "no rule matched: the prior (base rate) alone"))
@@ -541,6 +539,28 @@ class Scorer:
             },
         )
         return _Evidence(logit, verdict)
+
+    def _inherited(
+        self, index: int, parent: tuple[str, float], own: float
+    ) -> tuple[float, str] | None:
+        """The parent's evidence passed to a child: capped at the rule's weight, and faded out
+        when the child's own evidence disagrees strongly (at ``strong_evidence`` it is gone)."""
+        parent_key, parent_logit = parent
+        cap = abs(self._c.rules[index].weight)
+        inherited = max(-cap, min(cap, parent_logit))
+        if not inherited:
+            return None
+        strong = self._c.strong_evidence
+        note = ""
+        if own * inherited < 0 and strong > 0:
+            keep = max(0.0, 1.0 - abs(own) / strong)
+            if keep < 1.0:
+                note = f", faded to {keep:.0%} by the item's own evidence {own:+.2f}"
+            inherited *= keep
+            if not inherited:
+                return None
+        side = "business-facing" if parent_logit > 0 else "inward-facing"
+        return inherited, f"parent {parent_key} leans {side} (evidence {parent_logit:+.2f}{note})"
 
     def _hits(self, text: str) -> dict[int, str]:
         hits = self._hits_memo.get(text)

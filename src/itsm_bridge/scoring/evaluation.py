@@ -9,6 +9,7 @@ it cross-validates a learned text model: each fold is scored by a model trained 
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -233,13 +234,15 @@ def evaluate(
     folds: int | None = None,
     params: TrainingParams | None = None,
     seed: int = 0,
+    residual: bool = True,
 ) -> Evaluation:
     """Evaluate ``scorer`` (default rules when omitted) on labelled items.
 
     ``data`` holds records with a ``label`` field, ``(item, label)`` pairs, or items with
     ``labels`` given separately. Items labelled ``undetermined`` are left out (and counted).
     ``folds=k`` runs k-fold cross-validation of a text model (trained with ``params``, or the
-    scorer's model's parameters) combined with the scorer's rules.
+    scorer's model's parameters) combined with the scorer's rules; with ``residual`` (default)
+    each fold's model is fitted on top of the rules' evidence, as :func:`train` does.
     """
     active = scorer if scorer is not None else Scorer()
     all_items, all_truth = _labelled(data, labels)
@@ -258,6 +261,7 @@ def evaluate(
         raise DataError(f"folds must be between 2 and the number of items ({len(items)})")
     train_params = params or (active.model.params if active.model else TrainingParams())
     assignment = _stratified_folds(truth, folds, seed)
+    offsets = _rule_offsets(active, all_items, keep) if residual and len(active.rules) else None
     scored_by_index: dict[int, ScoredItem] = {}
     fold_f1: list[float] = []
     for fold in range(folds):
@@ -267,6 +271,7 @@ def evaluate(
             [(items[i].title, items[i].description) for i in train_idx],
             [truth[i] for i in train_idx],
             train_params,
+            offsets=None if offsets is None else [offsets[i] for i in train_idx],
         )
         fold_scorer = Scorer(
             active.rules, model, active.thresholds, model_weight=active.model_weight
@@ -310,14 +315,46 @@ def train(
     data: Iterable[Any],
     labels: Sequence[Any] | None = None,
     params: TrainingParams | None = None,
+    *,
+    scorer: Scorer | None = None,
+    residual: bool = True,
     **overrides: Any,
 ) -> TextModel:
     """Fit a :class:`TextModel` on labelled items (records with ``label``, pairs, or items +
-    ``labels``). Items labelled ``undetermined`` are skipped."""
+    ``labels``). Items labelled ``undetermined`` are skipped.
+
+    With ``residual`` (the default) the model is fitted on top of the rules' evidence (the
+    ``scorer``'s rules, default rules when omitted): it learns what the rules get wrong for
+    this team, and ``Scorer(rules, model)`` is then exactly the fitted combination. With
+    ``residual=False`` it is a text model on its own (use it with ``RuleSet.empty()``).
+    """
     items, truth = _labelled(data, labels)
-    pairs = [(i.title, i.description) for i, t in zip(items, truth) if t is not Label.UNDETERMINED]
-    kept = [t for t in truth if t is not Label.UNDETERMINED]
-    return TextModel.train(pairs, kept, params, **overrides)
+    keep = [n for n, t in enumerate(truth) if t is not Label.UNDETERMINED]
+    active = scorer or Scorer()
+    offsets = _rule_offsets(active, items, keep) if residual else None
+    model = TextModel.train(
+        [(items[n].title, items[n].description) for n in keep],
+        [truth[n] for n in keep],
+        params,
+        offsets=offsets,
+        **overrides,
+    )
+    if residual:
+        # Scoring with other rules than these still works, but is not what was fitted.
+        model.info["rules_version"] = active.rules.version
+    return model
+
+
+def _rule_offsets(scorer: Scorer, items: Sequence[WorkItem], keep: Sequence[int]) -> list[float]:
+    """The rules' log-odds for each kept item (parents resolved over all items)."""
+    rules_only = Scorer(scorer.rules, None, scorer.thresholds)
+    logits = [_logit(s.scoring.p_business) for s in rules_only.score(items)]
+    return [logits[n] for n in keep]
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return math.log(p / (1 - p))
 
 
 def load_model(path: Any) -> TextModel:

@@ -121,11 +121,15 @@ class TextModel:
         texts: Sequence[str | tuple[str | None, str | None]],
         labels: Sequence[Any],
         params: TrainingParams | None = None,
+        *,
+        offsets: Sequence[float] | None = None,
         **overrides: Any,
     ) -> TextModel:
         """Fit on ``texts`` (strings, or ``(title, description)`` pairs) and their labels.
 
         Labels are ``business-facing``/``inward-facing`` (or ``True``/``1`` for business).
+        ``offsets`` are log-odds the model is added to (the rules' evidence for each text): the
+        model then learns what the rules miss, and ``rules + model`` is exactly what was fitted.
         Keyword arguments override fields of ``params`` (``C=4.0``, ``min_df=3``...).
         """
         p = params or TrainingParams()
@@ -138,6 +142,8 @@ class TextModel:
             p = TrainingParams(**values)
         if len(texts) != len(labels):
             raise DataError(f"{len(texts)} texts but {len(labels)} labels")
+        if offsets is not None and len(offsets) != len(texts):
+            raise DataError(f"{len(texts)} texts but {len(offsets)} offsets")
         y = [_label_sign(label) for label in labels]
         if len(set(y)) < 2:
             raise DataError("training needs examples of both business-facing and inward-facing")
@@ -156,7 +162,7 @@ class TextModel:
         rows = [_vectorise(doc, index, idf, p.sublinear_tf) for doc in docs]
         bias_index = len(kept)
         rows = [([*idx, bias_index], [*vals, 1.0]) for idx, vals in rows]
-        weights, epochs = _dual_cd(rows, y, bias_index + 1, p)
+        weights, epochs = _dual_cd(rows, y, bias_index + 1, p, offsets)
         features = {term: (idf[i], weights[i]) for term, i in index.items()}
         info = {
             "documents": n_docs,
@@ -164,6 +170,7 @@ class TextModel:
             "inward": sum(1 for v in y if v < 0),
             "features": len(kept),
             "epochs": epochs,
+            "residual_of_rules": offsets is not None,
         }
         return cls(features=features, intercept=weights[bias_index], params=p, info=info)
 
@@ -294,8 +301,15 @@ def _dual_cd(
     y: Sequence[int],
     n_features: int,
     p: TrainingParams,
+    offsets: Sequence[float] | None = None,
 ) -> tuple[list[float], int]:
-    """liblinear's ``solve_l2r_lr_dual``: coordinate descent on the dual, Newton per coordinate."""
+    """liblinear's ``solve_l2r_lr_dual``: coordinate descent on the dual, Newton per coordinate.
+
+    With ``offsets`` the margin of sample i is ``w.x_i + o_i``; the dual only changes in the
+    linear term, so the coordinate step uses ``y_i (w.x_i + o_i)`` where liblinear has
+    ``y_i w.x_i`` (at the optimum ``alpha_i = C * sigmoid(-y_i (w.x_i + o_i))``).
+    """
+    margin_offsets = list(offsets) if offsets is not None else [0.0] * len(rows)
     n = len(rows)
     c = float(p.C)
     w = [0.0] * n_features
@@ -317,7 +331,7 @@ def _dual_cd(
             idx, vals = rows[i]
             yi = y[i]
             a = xtx[i]
-            b = yi * sum(map(mul, map(w.__getitem__, idx), vals))
+            b = yi * (sum(map(mul, map(w.__getitem__, idx), vals)) + margin_offsets[i])
             # alpha[i] and c - alpha[i] are the two dual variables of sample i.
             a_i, a_other = alpha[i], c - alpha[i]
             sign = 1.0

@@ -67,6 +67,7 @@ _SETTINGS_KEYS = frozenset(
         "negation_window",
         "negators",
         "caps",
+        "strong_evidence",
     }
 )
 _TEXT_FIELDS = ("title", "description")
@@ -86,6 +87,7 @@ class Settings:
     negation_window: int = 3
     negators: tuple[str, ...] = ("no", "not", "without", "never", "non", "t", "nor")
     caps: Mapping[str, float] = field(default_factory=dict)
+    strong_evidence: float = 2.0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +99,7 @@ class Settings:
             "negation_window": self.negation_window,
             "negators": list(self.negators),
             "caps": dict(sorted(self.caps.items())),
+            "strong_evidence": self.strong_evidence,
         }
 
 
@@ -314,7 +317,13 @@ def _merge_settings(base: Settings, raw: Any, source: str, errors: list[str]) ->
         return base
     _check_keys(raw, _SETTINGS_KEYS, source, "settings", errors)
     values: dict[str, Any] = {}
-    for key in ("prior", "business_threshold", "inward_threshold", "description_factor"):
+    for key in (
+        "prior",
+        "business_threshold",
+        "inward_threshold",
+        "description_factor",
+        "strong_evidence",
+    ):
         if key in raw:
             if _is_number(raw[key]):
                 values[key] = float(raw[key])
