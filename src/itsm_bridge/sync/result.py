@@ -63,7 +63,9 @@ class SyncResult:
 
     ``status`` is ``"ok"``, ``"failed"`` or ``"interrupted"``. ``exit_code`` is what the CLI
     exits with for this run: the error's code when it failed, 5 (bad data) when records were
-    quarantined or a completeness check disagreed, else 0.
+    quarantined, else 0. A completeness check that disagrees is reported (``completeness_ok``,
+    a warning in the log) but decided by the connector: row-level ACLs make counts differ on
+    healthy instances, so only a connector in strict mode turns it into an error.
     """
 
     source: str
@@ -140,7 +142,7 @@ class SyncResult:
     def exit_code(self) -> int:
         if self.status != "ok":
             return self.error_exit_code if self.error_exit_code is not None else 1
-        if self.quarantined or self.completeness_ok is False:
+        if self.quarantined:
             return 5
         return 0
 
