@@ -150,6 +150,7 @@ class _Run:
     floor: datetime | None = None
     emitted: dict[str, datetime] = field(default_factory=dict)
     watermark: datetime | None = None
+    at_watermark: set[str] = field(default_factory=set)
     held: datetime | None = None
 
 
@@ -297,12 +298,13 @@ class JiraConnector(Connector):
             yield self._final(site, run, hi)
             return
 
-        def jql(window_lo: datetime | None, window_hi: datetime | None) -> str:
+        def jql(window_lo: datetime | None, window_hi: datetime | None, exact: bool = False) -> str:
             return window_jql(
                 lo=window_lo,
                 hi=window_hi,
                 projects=opts.projects,
                 user_jql=self._user_jql,
+                exact_lo=exact,
                 **types,
             )
 
@@ -325,7 +327,8 @@ class JiraConnector(Connector):
             yield self._page(site, run, records, upper=hi, worklogs=worklogs, expand=expand)
         # 2. the census: ids of the window compared with what was emitted
         if opts.census:
-            missing = self._census(site, run, jql(lo, hi))
+            # Exact lower bound: the minute-widened records before `lo` are not missing.
+            missing = self._census(site, run, jql(lo, hi, True))
             for page in self._fetch_ids(site, run, missing, jql, worklogs, expand):
                 yield page
         # 3. catch-up: records that changed while the pull ran
@@ -437,13 +440,16 @@ class JiraConnector(Connector):
                 items.append(result)
                 if checkpoint and (run.watermark is None or result.updated_at > run.watermark):
                     run.watermark = result.updated_at
+                    run.at_watermark = set()
+                if checkpoint and result.updated_at == run.watermark:
+                    run.at_watermark.add(result.id.rsplit(":", 1)[-1])
         self.stats.count_page(len(items), len(rejects))
         for item in items:
             for code in item.extra.get("unknown_codes", ()):
                 self.stats.unknown_code(str(code))
         cursor = None
         if checkpoint and run.watermark is not None:
-            boundary = tuple(sorted(i for i, when in run.emitted.items() if when == run.watermark))
+            boundary = tuple(sorted(run.at_watermark))
             cursor = Cursor(
                 watermark=run.watermark,
                 boundary_ids=boundary,

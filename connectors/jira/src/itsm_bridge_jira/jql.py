@@ -67,6 +67,7 @@ def window_jql(
     user_jql: str | None = None,
     issue_ids: Sequence[str] = (),
     order: bool = True,
+    exact_lo: bool = False,
 ) -> str:
     """``project in (..) AND issuetype in (..) AND updated >= <ms> AND updated < <ms> ORDER ..``."""
     clauses: list[str] = []
@@ -81,7 +82,7 @@ def window_jql(
     if issue_ids:
         clauses.append(f"id in ({', '.join(str(int(i)) for i in issue_ids)})")
     if lo is not None:
-        clauses.append(f"updated >= {floor_minute_ms(lo)}")
+        clauses.append(f"updated >= {to_epoch_ms(lo) if exact_lo else floor_minute_ms(lo)}")
     if hi is not None:
         clauses.append(f"updated < {to_epoch_ms(hi)}")
     text = " AND ".join(clauses)
