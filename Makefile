@@ -47,7 +47,8 @@ bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 soak: install
-	$(PY) -m pytest tests/reliability -m soak $(PYTEST_ARGS)
+	@mkdir -p build
+	ITSM_SOAK=full ITSM_SOAK_FIGURES=build/reliability-figures.json $(PY) -m pytest tests/reliability -m soak -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache
