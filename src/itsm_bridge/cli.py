@@ -47,7 +47,7 @@ EXIT_CODES = {
 LOG_ENV = "ITSM_BRIDGE_LOG_LEVEL"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _KINDS = [k.value for k in Kind]
-_DIMENSIONS = ["month", "quarter", "team", "service", "kind", "source"]
+_DIMENSIONS = ["month", "quarter", "team", "service", "kind", "category", "source"]
 
 _EXIT_TABLE = "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
 

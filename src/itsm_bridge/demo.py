@@ -24,7 +24,7 @@ from itsm_bridge import _json
 from itsm_bridge.connector import Connector, connect
 from itsm_bridge.errors import ItsmBridgeError
 from itsm_bridge.sandbox import Company, PlatformSandbox, generate_company, make_sandbox
-from itsm_bridge.sandbox.model import TruthItem, counted_effort
+from itsm_bridge.sandbox.model import TruthItem
 from itsm_bridge.schema import Label, ScoredItem
 from itsm_bridge.sync.result import SyncResult
 from itsm_bridge.sync.store import Store
@@ -61,45 +61,58 @@ def _share(part: float, whole: float) -> float:
     return part / whole if whole else 0.0
 
 
+def _estimated_hours(scored: Sequence[ScoredItem]) -> list[float]:
+    """Hours per item under the report's effort convention, from the synced data only."""
+    try:
+        from itsm_bridge.report.effort import effort_of, parents_with_children
+    except ImportError:  # the report module is missing: measured hours, nothing else
+        return [s.effort_hours or 0.0 for s in scored]
+    parents = parents_with_children(scored)
+    return [effort_of(s, has_children=s.key in parents).hours for s in scored]
+
+
 def compare_with_truth(
     scored: Sequence[ScoredItem], truth: dict[str, TruthItem], company: Company
 ) -> Comparison:
-    """Shares by count and by effort (the report's effort convention), accuracy and macro-F1.
+    """The estimate from the synced, scored items against the generator's ground truth.
 
-    Undetermined verdicts count as wrong for ``accuracy`` and as misses in the F1 of both
-    classes; ``accuracy_determined`` and ``coverage`` show the two effects apart.
+    Estimated shares are business / decided (business + inward), by count and by effort (the
+    report's effort convention applied to what was synced); the undetermined share is shown
+    beside them, never folded in. The true effort share is the generator's own
+    (``Company.business_effort_share``) over the same records. Accuracy counts undetermined as
+    wrong; macro-F1 averages the F1 of both classes (undetermined is a miss), as
+    ``itsm-bridge evaluate`` does.
     """
     result = Comparison()
-    pairs = [(s, truth[s.key]) for s in scored if s.key in truth]
-    result.matched = len(pairs)
-    result.unmatched = len(scored) - len(pairs)
-    if not pairs:
+    matched = [s for s in scored if s.key in truth]
+    result.matched = len(matched)
+    result.unmatched = len(scored) - len(matched)
+    if not matched:
         return result
-    hours = {t.number: h for t, h in counted_effort(t for _, t in pairs)}
-    labels = [s.scoring.label for s, _ in pairs]
+    pairs = [(s, truth[s.key]) for s in matched]
+    hours = _estimated_hours(matched)
+    labels = [s.scoring.label for s in matched]
     n = len(pairs)
-    effort = sum(hours[t.number] for _, t in pairs)
-    business_hours = sum(hours[t.number] for s, t in pairs if s.scoring.label is Label.BUSINESS)
-    undetermined_hours = sum(
-        hours[t.number] for s, t in pairs if s.scoring.label is Label.UNDETERMINED
-    )
-    result.estimated_share_count = _share(labels.count(Label.BUSINESS), n)
+    by_label: dict[Label, float] = dict.fromkeys(Label, 0.0)
+    for label, h in zip(labels, hours):
+        by_label[label] += h
+    decided_hours = by_label[Label.BUSINESS] + by_label[Label.INWARD]
+    decided = n - labels.count(Label.UNDETERMINED)
+    result.estimated_share_count = _share(labels.count(Label.BUSINESS), decided)
     result.undetermined_share_count = _share(labels.count(Label.UNDETERMINED), n)
-    result.estimated_share_effort = _share(business_hours, effort)
-    result.undetermined_share_effort = _share(undetermined_hours, effort)
+    result.estimated_share_effort = _share(by_label[Label.BUSINESS], decided_hours)
+    result.undetermined_share_effort = _share(by_label[Label.UNDETERMINED], sum(hours))
     result.true_share_count = _share(sum(t.truth is Label.BUSINESS for _, t in pairs), n)
     result.true_share_effort = company.business_effort_share(t for _, t in pairs)
     correct = sum(s.scoring.label is t.truth for s, t in pairs)
-    determined = n - labels.count(Label.UNDETERMINED)
     result.accuracy = _share(correct, n)
-    result.accuracy_determined = _share(correct, determined)
-    result.coverage = _share(determined, n)
+    result.accuracy_determined = _share(correct, decided)
+    result.coverage = _share(decided, n)
     f1s = []
     for cls in (Label.BUSINESS, Label.INWARD):
         tp = sum(s.scoring.label is cls and t.truth is cls for s, t in pairs)
-        predicted = labels.count(cls)
-        actual = sum(t.truth is cls for _, t in pairs)
-        precision, recall = _share(tp, predicted), _share(tp, actual)
+        precision = _share(tp, labels.count(cls))
+        recall = _share(tp, sum(t.truth is cls for _, t in pairs))
         f1s.append(_share(2 * precision * recall, precision + recall))
     result.macro_f1 = sum(f1s) / len(f1s)
     for s, t in pairs:
@@ -195,11 +208,9 @@ def _report(demo: _Demo, scored: Sequence[ScoredItem], html_path: Path) -> None:
     except ImportError as exc:
         demo.missing_piece("the report module (itsm_bridge.report)", exc)
         return
-    for dimension in REPORT_DIMENSIONS:
-        report = build_report(scored, by=[dimension])
-        demo.say(f"\nBusiness-facing share of effort by {dimension}")
-        demo.say(render(report, "table").rstrip())
     report = build_report(scored, by=list(REPORT_DIMENSIONS))
+    demo.say("\nThe business-facing share of IT effort (the ratio report)\n")
+    demo.say(render(report, "table").rstrip())
     html_path.parent.mkdir(parents=True, exist_ok=True)
     from itsm_bridge.sync.exports import atomic_output
 
@@ -210,23 +221,27 @@ def _report(demo: _Demo, scored: Sequence[ScoredItem], html_path: Path) -> None:
 
 
 def _print_comparison(demo: _Demo, c: Comparison) -> None:
-    def pct(x: float) -> str:
-        return f"{x:6.1%}"
+    def row(name: str, count: float, effort: float, points: bool = False) -> str:
+        if points:
+            return f"  {name:<28}{100 * count:+8.1f}    {100 * effort:+8.1f}"
+        return f"  {name:<28}{count:8.1%}    {effort:8.1%}"
 
     demo.say("\nEstimate against the generator's ground truth")
-    demo.say(f"  items compared           {c.matched:,}")
-    demo.say("                            by count   by effort")
+    demo.say(f"  items compared: {c.matched:,}")
+    demo.say(f"  {'business-facing share':<28}{'by count':>8}    {'by effort':>8}")
+    demo.say(row("estimated (of decided)", c.estimated_share_count, c.estimated_share_effort))
+    demo.say(row("ground truth", c.true_share_count, c.true_share_effort))
     demo.say(
-        f"  estimated business       {pct(c.estimated_share_count)}     "
-        f"{pct(c.estimated_share_effort)}"
+        row(
+            "error (points)",
+            c.estimated_share_count - c.true_share_count,
+            c.estimated_share_effort - c.true_share_effort,
+            points=True,
+        )
     )
+    demo.say(row("undetermined", c.undetermined_share_count, c.undetermined_share_effort))
     demo.say(
-        f"  undetermined             {pct(c.undetermined_share_count)}     "
-        f"{pct(c.undetermined_share_effort)}"
-    )
-    demo.say(f"  true business            {pct(c.true_share_count)}     {pct(c.true_share_effort)}")
-    demo.say(
-        f"  verdicts: accuracy {c.accuracy:.1%} (on determined items {c.accuracy_determined:.1%},"
+        f"  verdicts: accuracy {c.accuracy:.1%} (on decided items {c.accuracy_determined:.1%},"
         f" coverage {c.coverage:.1%}), macro-F1 {c.macro_f1:.3f}"
     )
 
