@@ -75,17 +75,24 @@ def _csv_rows(path: Path) -> Iterator[dict[str, str]]:
         yield from csv.DictReader(handle)
 
 
-def _item(key: str, title: str, description: str | None = None, **extra: object) -> WorkItem:
+def _item(
+    key: str,
+    title: str,
+    description: str | None = None,
+    *,
+    kind: Kind = Kind.TASK,
+    extra: dict[str, object] | None = None,
+) -> WorkItem:
     return WorkItem(
         id=f"dataset:{key}",
         source="dataset",
-        kind=Kind.TASK,
+        kind=kind,
         key=key,
         title=title,
         description=description,
         status=Status.CLOSED,
         updated_at=datetime(2024, 1, 1, tzinfo=UTC),
-        extra=dict(extra),
+        extra=dict(extra or {}),
     )
 
 
@@ -113,14 +120,18 @@ def herzig_items(data: Path, *, with_type: bool = False) -> list[tuple[WorkItem,
         extra: dict[str, object] = {}
         if with_type and row["jira_issue_type"] in jira_types:
             extra["issue_type"] = jira_types[row["jira_issue_type"]]
-        out.append((_item(row["issue_id"], row["summary"], None, **extra), label))
+        out.append((_item(row["issue_id"], row["summary"], None, extra=extra), label))
     return out
 
 
 def ticket_items(data: Path) -> list[tuple[WorkItem, str]]:
     path = data / "it-service-tickets-sample" / "it_service_tickets_first3805.csv"
+    # Service-desk tickets: scored as requests, which is what a connector would map them to.
     return [
-        (_item(f"ticket-{n}", row["Document"][:120], row["Document"]), row["Topic_group"])
+        (
+            _item(f"ticket-{n}", row["Document"][:120], row["Document"], kind=Kind.REQUEST),
+            row["Topic_group"],
+        )
         for n, row in enumerate(_csv_rows(path))
     ]
 
@@ -273,7 +284,7 @@ def run_herzig(data: Path) -> None:
 def run_tickets(data: Path) -> None:
     rows = ticket_items(data)
     scored = list(Scorer().score(item for item, _ in rows))
-    print("\n== IT service tickets (pre-processed text; all run work): default rules")
+    print("\n== IT service tickets (pre-processed text, scored as requests): default rules")
     groups: dict[str, list[Label]] = {}
     for (_, group), s in zip(rows, scored):
         groups.setdefault(group, []).append(s.scoring.label)
