@@ -29,3 +29,4 @@ def test_doc_snippets_run(name: str, capsys: pytest.CaptureFixture[str]) -> None
 def test_every_doc_has_runnable_or_marked_snippets() -> None:
     assert blocks("cli.md")
     assert blocks("nightly.md")
+    assert blocks("quickstart.md")
