@@ -164,6 +164,7 @@ class _Compiled:
         self.description_factor = settings.description_factor
         self.max_chars = settings.max_text_chars
         self.strong_evidence = settings.strong_evidence
+        self.description_cap = settings.description_cap
         self.rules: list[Rule] = list(rules.enabled_rules)
         # A phrase "atom" is one lexicon list (or one rule's literal phrases): shared by every
         # rule that names it, so a phrase found in the text is looked up once, not per rule.
@@ -613,6 +614,7 @@ class Scorer:
         for atom in desc_hits:
             for text_rule in by_atom.get(atom, ()):
                 candidates[text_rule.index] = text_rule
+        from_description: list[int] = []
         for index, t in candidates.items():
             if (
                 t.use_title
@@ -634,6 +636,16 @@ class Scorer:
                     t.rule.weight * c.description_factor,
                     _describe("description", hits, t),
                 )
+                from_description.append(index)
+        if from_description and c.description_cap:
+            # A long description (issue templates, logs, pasted mails) matches many phrases; it
+            # is context, the title states the work, so its evidence together is bounded.
+            subtotal = sum(found[i][0] for i in from_description)
+            if abs(subtotal) > c.description_cap:
+                scale = c.description_cap / abs(subtotal)
+                for i in from_description:
+                    weight, evidence = found[i]
+                    found[i] = (weight * scale, evidence)
 
     def _reason(self, rule: str, weight: float, evidence: str) -> Reason:
         key = (rule, weight, evidence)

@@ -68,6 +68,7 @@ _SETTINGS_KEYS = frozenset(
         "negators",
         "caps",
         "strong_evidence",
+        "description_cap",
     }
 )
 _TEXT_FIELDS = ("title", "description")
@@ -88,6 +89,7 @@ class Settings:
     negators: tuple[str, ...] = ("no", "not", "without", "never", "non", "t", "nor")
     caps: Mapping[str, float] = field(default_factory=dict)
     strong_evidence: float = 2.0
+    description_cap: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +102,7 @@ class Settings:
             "negators": list(self.negators),
             "caps": dict(sorted(self.caps.items())),
             "strong_evidence": self.strong_evidence,
+            "description_cap": self.description_cap,
         }
 
 
@@ -323,6 +326,7 @@ def _merge_settings(base: Settings, raw: Any, source: str, errors: list[str]) ->
         "inward_threshold",
         "description_factor",
         "strong_evidence",
+        "description_cap",
     ):
         if key in raw:
             if _is_number(raw[key]):
