@@ -113,3 +113,27 @@ def test_there_are_enough_cases() -> None:
     labels = [case[3] for case in CASES]
     assert labels.count(B) >= 20
     assert labels.count(IN) >= 25
+
+
+def test_the_examples_in_docs_concepts_md(scorer: Scorer) -> None:
+    """The worked examples of docs/concepts.md come out as that page says."""
+    items = [
+        make_item("Checkout page times out", "incident", key="INC1"),
+        make_item("Renew the wildcard TLS certificate", "change", key="CHG1"),
+        make_item(
+            "One-click reorder for loyalty members",
+            key="EPIC1",
+            extra={"issue_type": "Epic", "investment": {"category_raw": "Grow"}},
+        ),
+        make_item("Refactor basket service", key="S1", parent_key="EPIC1"),
+        make_item("Migrate the data warehouse to the new cluster", "project", key="PRJ1"),
+        make_item(
+            "New sales region", "project", key="PRJ2", extra={"investment": {"business_case": True}}
+        ),
+    ]
+    expected = {"INC1": IN, "CHG1": IN, "EPIC1": B, "S1": B, "PRJ1": IN, "PRJ2": B}
+    got = {s.key: s.scoring.label for s in scorer.score(items)}
+    assert got == expected
+    # Without the epic's investment field, its title alone still says who benefits.
+    alone = scorer.score_one(make_item("One-click reorder for loyalty members")).scoring
+    assert alone.label is B
