@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -64,6 +65,7 @@ from itsm_bridge_jira.worklogs import worklogs_since
 __all__ = ["DEFAULT_EXTRA_FIELDS", "JiraConnector", "JiraOptions", "Site"]
 
 log = logging.getLogger("itsm_bridge.jira")
+_sleep = time.sleep  # waits for the server clock to pass a window's end (patchable in tests)
 
 # extra[...] key -> the field name Jira Service Management uses for it.
 DEFAULT_EXTRA_FIELDS: Mapping[str, str] = {
@@ -169,6 +171,8 @@ class JiraConnector(Connector):
         self._user_jql = check_user_jql(self.options.jql)
         self._site: Site | None = None
         self._site_lock = threading.Lock()
+        self.restarts = 0  # offset-shift restarts of Data Center windows (for the run report)
+        self.census_found = 0  # issues the census found that the main pass had not returned
 
     # -- declarations ----------------------------------------------------------------------------
 
@@ -323,17 +327,24 @@ class JiraConnector(Connector):
             page_size=opts.page_size,
             expand=expand,
             start=lo,
+            on_restart=self._count_restart,
         ):
             yield self._page(site, run, records, upper=hi, worklogs=worklogs, expand=expand)
         # 2. the census: ids of the window compared with what was emitted
         if opts.census:
             # Exact lower bound: the minute-widened records before `lo` are not missing.
-            missing = self._census(site, run, jql(lo, hi, True))
+            missing = self._census(site, run, lambda position: jql(position or lo, hi, True))
             for page in self._fetch_ids(site, run, missing, jql, worklogs, expand):
                 yield page
-        # 3. catch-up: records that changed while the pull ran
-        for _ in range(opts.catchup_passes):
+        # 3. catch-up: records that changed while the pull ran. Changes are only trusted once
+        # they are `lag` old (clock skew, Cloud's eventually consistent index), so the first pass
+        # waits until the window can close after the last page was read.
+        paged_until = self._now(site)
+        for number in range(opts.catchup_passes):
             upper = self._now(site) - lag
+            if number == 0 and upper < paged_until:
+                _sleep((paged_until - upper).total_seconds())
+                upper = paged_until
             if upper <= hi:
                 break
             before = len(run.emitted)
@@ -352,6 +363,7 @@ class JiraConnector(Connector):
                 page_size=opts.page_size,
                 expand=expand,
                 start=hi,
+                on_restart=self._count_restart,
             ):
                 page = self._page(
                     site, run, records, upper=upper, worklogs=worklogs, expand=expand,
@@ -363,6 +375,13 @@ class JiraConnector(Connector):
             if not moved and len(run.emitted) == before:
                 break
         yield self._final(site, run, hi)
+
+    def _count_restart(self) -> None:
+        self.restarts += 1
+        log.info("jira %s: the window shrank while paging; restarting from the keyset", self.source)
+
+    def report(self) -> dict[str, Any]:
+        return {**super().report(), "restarts": self.restarts, "census_found": self.census_found}
 
     def _final(self, site: Site, run: _Run, hi: datetime) -> Page:
         watermark = hi if run.held is None else min(hi, run.held)
@@ -457,26 +476,33 @@ class JiraConnector(Connector):
             )
         return Page(run.kind, items, rejects, cursor=cursor, final=False)
 
-    def _census(self, site: Site, run: _Run, jql: str) -> list[str]:
-        """Ids in the window that the main pass did not emit (id-only pages, large)."""
-        size = self.options.census_page_size if site.deployment.cloud else min(
-            self.options.census_page_size, self.options.page_size
-        )  # fmt: skip
+    def _census(
+        self, site: Site, run: _Run, jql_from: Callable[[datetime | None], str]
+    ) -> list[str]:
+        """Ids in the window that the main pass did not emit (id-only pages, large).
+
+        On Data Center the census asks for ``updated`` too, so that a shifted offset restarts it
+        from its keyset like the main pass instead of from the beginning.
+        """
+        cloud = site.deployment.cloud
         missing: list[str] = []
         seen: set[str] = set()
         for records in search_pages(
             self.transport,
             site.deployment,
-            lambda _position: jql,
-            fields=["id"],
-            page_size=size,
-            keyset=False,
+            jql_from,
+            fields=["id"] if cloud else ["updated"],
+            page_size=self.options.census_page_size,
+            start=run.lo,
+            keyset=not cloud,
+            on_restart=self._count_restart,
         ):
             for record in records:
                 issue_id = str(record.get("id") or "")
                 if issue_id and issue_id not in run.emitted and issue_id not in seen:
                     seen.add(issue_id)
                     missing.append(issue_id)
+        self.census_found += len(missing)
         if missing:
             log.warning(
                 "jira census: %d %s issues were not returned by the main pass; fetching them",

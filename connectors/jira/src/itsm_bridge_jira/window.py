@@ -26,7 +26,7 @@ from itsm_bridge_jira.mapping import parse_jira_datetime
 
 __all__ = ["MAX_RESTARTS", "search_pages"]
 
-MAX_RESTARTS = 50
+MAX_RESTARTS = 20
 
 
 def _request(
@@ -75,6 +75,7 @@ def search_pages(
     expand: Sequence[str] = (),
     start: datetime | None = None,
     keyset: bool = True,
+    on_restart: Callable[[], None] | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """Raw issue pages of ``jql_from(position)``; restarts at the position when total drops.
 
@@ -82,8 +83,9 @@ def search_pages(
     ``keyset=False`` (id-only scans) a restart begins the window again.
     """
     position = start
-    restarts = 0
+    restarts = 0  # consecutive restarts that made no progress
     while True:
+        restarted_at = position
         request, paginator = _request(deployment, jql_from(position), fields, page_size, expand)
         baseline: int | None = None
         restarted = False
@@ -110,10 +112,12 @@ def search_pages(
                 close()
         if not restarted:
             return
-        restarts += 1
+        restarts = 1 if position != restarted_at else restarts + 1
+        if on_restart is not None:
+            on_restart()
         if restarts > MAX_RESTARTS:
             raise IncompletePullError(
-                f"the search window kept shrinking while it was paged ({restarts} restarts); "
-                "records are changing faster than they can be read, run again later",
+                f"the search window kept shrinking while it was paged ({restarts} restarts "
+                "without progress); records change faster than they can be read, run again later",
                 source=transport.connector,
             )

@@ -110,7 +110,9 @@ class JiraSandbox:
         return BearerAuth(self.credentials.pat)
 
     def connect_options(self) -> dict[str, Any]:
-        return {"allow_insecure_http": True, "deployment": "auto", "lag_seconds": 2.0}
+        # No index delay unless asked for, so a short lag suffices (keeps test pulls quick).
+        lag = max(0.2, 2 * self.app.index.delay)
+        return {"allow_insecure_http": True, "deployment": "auto", "lag_seconds": lag}
 
     def visible_items(self) -> list[TruthItem]:
         return self.app.store.visible()
