@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import Any, ClassVar
 
 import requests
@@ -30,31 +30,21 @@ from itsm_bridge import (
     Connector,
     Cursor,
     Endpoint,
-    EndpointNotFoundError,
     IncompletePullError,
     Kind,
     OAuth2,
     Page,
-    PermissionDeniedError,
     Reject,
-    RequestContext,
-    ResponseFormatError,
-    ServerError,
     UnknownFieldError,
     WorkItem,
 )
-from itsm_bridge.http import HttpResponse
+from itsm_bridge_servicenow.api import TableApi
 from itsm_bridge_servicenow.codes import CodeBook
 from itsm_bridge_servicenow.dictionary import DictionaryUnreadable, FieldCatalog
 from itsm_bridge_servicenow.mapping import MappingContext, map_row
 from itsm_bridge_servicenow.options import ServiceNowOptions, parse_code_entry
-from itsm_bridge_servicenow.paging import Fetched, PageSize, RangePage, read_range, run_ranges
-from itsm_bridge_servicenow.query import (
-    check_user_filter,
-    count_query,
-    id_keyset_query,
-    keyset_query,
-)
+from itsm_bridge_servicenow.paging import PageSize, RangePage, read_ids, read_range, run_ranges
+from itsm_bridge_servicenow.query import check_user_filter, count_query
 from itsm_bridge_servicenow.ranges import (
     PullState,
     Range,
@@ -63,13 +53,11 @@ from itsm_bridge_servicenow.ranges import (
     window_start,
 )
 from itsm_bridge_servicenow.tables import BUILTIN, KEY_FIELDS, TableSpec, build_specs
-from itsm_bridge_servicenow.values import format_utc, parse_utc, value
+from itsm_bridge_servicenow.values import format_utc, value
 
 __all__ = ["ServiceNowConnector"]
 
 log = logging.getLogger("itsm_bridge.servicenow")
-
-_CANCELLED = ("maximum execution time", "transaction cancelled", "transaction canceled")
 
 
 def _auth_from_options(base_url: str, options: Mapping[str, Any]) -> requests.auth.AuthBase | None:
@@ -93,16 +81,6 @@ def _auth_from_options(base_url: str, options: Mapping[str, Any]) -> requests.au
     if opts.username and password is not None:
         return BasicAuth(opts.username, password)
     return None
-
-
-def _server_time(response: HttpResponse) -> datetime | None:
-    header = response.headers.get("Date")
-    if not header:
-        return None
-    try:
-        return parsedate_to_datetime(header).astimezone(UTC)
-    except (TypeError, ValueError, IndexError):
-        return None
 
 
 def _version(raw: Mapping[str, Any]) -> str:
@@ -155,8 +133,8 @@ class ServiceNowConnector(Connector):
         self.context = MappingContext(self.source, self.base_url, self.codes)
         self.catalog = FieldCatalog(self.transport)
         self._fields: dict[str, tuple[str, ...]] = {}
-        self._stats_denied = False
-        self.page_sizes: dict[str, int] = {}
+        self.api = TableApi(self.transport, source=self.source, connector=self.name)
+        self.page_sizes = self.api.page_sizes
 
     # -- declarations ----------------------------------------------------------------------------
 
@@ -234,159 +212,6 @@ class ServiceNowConnector(Connector):
         self._fields[spec.table] = tuple(n for n in names if n not in missing)
         return self._fields[spec.table]
 
-    # -- requests --------------------------------------------------------------------------------
-
-    def _fetch(
-        self, spec: TableSpec, fields: str, size: PageSize, query: str, offset: int
-    ) -> Fetched:
-        """One Table API page, halving the page size while the instance cancels the transaction."""
-        while True:
-            limit = size.current
-            params: dict[str, Any] = {
-                "sysparm_query": query,
-                "sysparm_fields": fields,
-                "sysparm_limit": limit,
-                "sysparm_display_value": "all",
-                "sysparm_exclude_reference_link": "true",
-                "sysparm_no_count": "true",
-                "sysparm_suppress_pagination_header": "true",
-            }
-            if offset:
-                params["sysparm_offset"] = offset
-            response = self.transport.get(
-                f"/api/now/table/{spec.table}",
-                params=params,
-                endpoint=spec.table,
-                accept=(408, 500),
-            )
-            if response.status < 300:
-                return Fetched(
-                    self._result_list(spec.table, response), limit, _server_time(response)
-                )
-            message = self._envelope_message(response)
-            if any(marker in message.lower() for marker in _CANCELLED):
-                # Quirk: a page too large to build within the REST quota is cancelled (A12, #4).
-                if not size.halve(limit):
-                    raise ServerError(
-                        f"{spec.table}: transaction cancelled even at {limit} records per page",
-                        context=self._context(spec.table, response, message),
-                    )
-                self.page_sizes[spec.table] = size.current
-                log.warning(
-                    "%s: %s cancelled a %d-record page (%s); page size now %d",
-                    self.source,
-                    spec.table,
-                    limit,
-                    message,
-                    size.current,
-                )
-                continue
-            raise ServerError(
-                f"{spec.table}: server error {response.status}: {message or 'no message'}",
-                context=self._context(spec.table, response, message),
-            )
-
-    def _context(self, endpoint: str, response: HttpResponse, message: str) -> RequestContext:
-        return RequestContext(
-            connector=self.name,
-            endpoint=endpoint,
-            method="GET",
-            url=response.url,
-            status=response.status,
-            body_excerpt=message[:300] or None,
-        )
-
-    @staticmethod
-    def _envelope_message(response: HttpResponse) -> str:
-        data = response.data
-        if isinstance(data, dict) and isinstance(data.get("error"), dict):
-            error = data["error"]
-            parts = [str(error.get("message") or ""), str(error.get("detail") or "")]
-            return ": ".join(p for p in parts if p)
-        return ""
-
-    def _result_list(self, table: str, response: HttpResponse) -> list[dict[str, Any]]:
-        data = response.data
-        result = data.get("result") if isinstance(data, dict) else None
-        if not isinstance(result, list):
-            raise ResponseFormatError(
-                f"{table}: expected {{'result': [...]}} from the Table API",
-                context=RequestContext(
-                    connector=self.name, endpoint=table, url=response.url, status=response.status
-                ),
-                source=self.source,
-            )
-        return [row for row in result if isinstance(row, dict)]
-
-    def _stats(
-        self, table: str, query: str, *, min_field: str | None = None
-    ) -> tuple[int | None, str | None, datetime | None]:
-        """Aggregate API count (and oldest ``min_field``), or Nones where it is not permitted."""
-        if self._stats_denied:
-            return None, None, None
-        params: dict[str, Any] = {"sysparm_count": "true", "sysparm_query": query}
-        if min_field:
-            params["sysparm_min_fields"] = min_field
-        try:
-            response = self.transport.get(
-                f"/api/now/stats/{table}", params=params, endpoint=f"{table} (stats)"
-            )
-        except (PermissionDeniedError, EndpointNotFoundError) as exc:
-            self._stats_denied = True
-            log.warning(
-                "%s: the Aggregate API is not available (%s); completeness is not checked and "
-                "empty pages are confirmed by reading one page further",
-                self.source,
-                type(exc).__name__,
-            )
-            return None, None, None
-        stats = (response.data or {}).get("result", {}) if isinstance(response.data, dict) else {}
-        stats = stats.get("stats", {}) if isinstance(stats, dict) else {}
-        raw_count = stats.get("count")
-        try:
-            count = int(raw_count) if raw_count is not None else None
-        except (TypeError, ValueError):
-            raise ResponseFormatError(
-                f"{table}: Aggregate API count {stats.get('count')!r} is not a number",
-                source=self.source,
-            ) from None
-        oldest = None
-        if min_field and isinstance(stats.get("min"), dict):
-            oldest = str(stats["min"].get(min_field) or "") or None
-        return count, oldest, _server_time(response)
-
-    def _count(self, table: str, query: str) -> int | None:
-        return self._stats(table, query)[0]
-
-    def _probe(
-        self, spec: TableSpec, lo: datetime | None
-    ) -> tuple[datetime, int | None, datetime | None]:
-        """Server time, and the size and oldest update of the window from ``lo`` on."""
-        count, oldest, now = self._stats(
-            spec.table, count_query(lo, None, spec.filter), min_field="sys_updated_on"
-        )
-        first = parse_utc(oldest) if oldest else None
-        if now is None:
-            query = keyset_query(lo, None, None, spec.filter)
-            response = self.transport.get(
-                f"/api/now/table/{spec.table}",
-                params={
-                    "sysparm_query": query,
-                    "sysparm_fields": "sys_updated_on",
-                    "sysparm_limit": 1,
-                    "sysparm_no_count": "true",
-                    "sysparm_suppress_pagination_header": "true",
-                },
-                endpoint=spec.table,
-            )
-            rows = self._result_list(spec.table, response)
-            first = first or (parse_utc(value(rows[0], "sys_updated_on")) if rows else None)
-            now = _server_time(response)
-        if now is None:
-            log.warning("%s: no Date header from the instance; using the local clock", self.source)
-            now = datetime.now(UTC)
-        return now, count, first
-
     # -- the pull --------------------------------------------------------------------------------
 
     def pull_pages(
@@ -399,7 +224,7 @@ class ServiceNowConnector(Connector):
         first_probe = None
         if state is None:
             lo = self._window_start(cursor, since)
-            first_probe = self._probe(specs[0], lo)
+            first_probe = self.api.probe(specs[0], lo)
             hi = floor_second(first_probe[0] - timedelta(seconds=self.options.lag_seconds))
             if lo is not None and lo > hi:
                 hi = lo
@@ -415,7 +240,9 @@ class ServiceNowConnector(Connector):
             if state.phase == "main":
                 if not state.ranges:
                     probe = (
-                        first_probe if index == 0 and first_probe else self._probe(spec, state.lo)
+                        first_probe
+                        if index == 0 and first_probe
+                        else self.api.probe(spec, state.lo)
                     )
                     state.ranges = self._split(state, probe[1], probe[2])
                 yield from self._drain(
@@ -502,8 +329,8 @@ class ServiceNowConnector(Connector):
             return read_range(
                 ranges[index],
                 spec.table,
-                lambda query, offset: self._fetch(spec, fields, size, query, offset),
-                lambda query: self._count(spec.table, query),
+                lambda query, offset: self.api.page(spec, fields, size, query, offset),
+                lambda query: self.api.count(spec.table, query),
                 spec.filter,
                 stop,
             )
@@ -543,7 +370,7 @@ class ServiceNowConnector(Connector):
     def _check(self, kind: Kind, spec: TableSpec, state: PullState, closed: datetime) -> None:
         if self.options.completeness == "off":
             return
-        expected = self._count(spec.table, count_query(state.lo, closed, spec.filter))
+        expected = self.api.count(spec.table, count_query(state.lo, closed, spec.filter))
         fetched = state.fetched.get(spec.table, 0)
         window = (
             f"{spec.table} [{format_utc(state.lo) if state.lo else 'start'}, {format_utc(closed)}]"
@@ -593,29 +420,11 @@ class ServiceNowConnector(Connector):
     def census(self, kind: Kind) -> Iterator[str]:
         """Every sys_id of ``kind`` visible now, by keyset over sys_id (for deletions)."""
         for spec in self.tables(kind):
-            self.fields_for(spec)
+            self.fields_for(spec)  # the filter's names are checked before any data request
             size = PageSize(self.options.page_size, self.options.min_page_size)
-            after: str | None = None
-            while True:
-                query = id_keyset_query(after, spec.filter)
-                page = self._fetch(spec, "sys_id", size, query, 0)
-                offset = page.limit
-                if not page.rows:
-                    left = self._count(
-                        spec.table,
-                        query.removesuffix("^ORDERBYsys_id").removesuffix("ORDERBYsys_id"),
-                    )
-                    left = page.limit * 2 if left is None else left
-                    while offset < left and not page.rows:
-                        page = self._fetch(spec, "sys_id", size, query, offset)
-                        offset += page.limit
-                    if not page.rows:
-                        break
-                ids = [value(row, "sys_id") for row in page.rows]
-                if any(not i for i in ids) or (after is not None and min(ids) <= after):
-                    raise IncompletePullError(
-                        f"{spec.table}: the sys_id census did not advance past {after}",
-                        source=self.source,
-                    )
-                yield from ids
-                after = ids[-1]
+            yield from read_ids(
+                spec.table,
+                partial(self.api.page, spec, "sys_id", size),
+                partial(self.api.count, spec.table),
+                spec.filter,
+            )

@@ -22,11 +22,17 @@ from datetime import datetime
 from typing import Any
 
 from itsm_bridge import IncompletePullError
-from itsm_bridge_servicenow.query import Key, after_key, keyset_query, window_conditions
+from itsm_bridge_servicenow.query import (
+    Key,
+    after_key,
+    id_keyset_query,
+    keyset_query,
+    window_conditions,
+)
 from itsm_bridge_servicenow.ranges import Range
 from itsm_bridge_servicenow.values import value
 
-__all__ = ["Fetched", "PageSize", "RangePage", "read_range", "run_ranges"]
+__all__ = ["Fetched", "PageSize", "RangePage", "read_ids", "read_range", "run_ranges"]
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,36 @@ def read_range(
             previous = key
         after = keys[-1]
         yield RangePage(page.rows, after)
+
+
+def read_ids(
+    table: str, fetch: PageFetcher, count: Counter, user_filter: str = ""
+) -> Iterator[str]:
+    """Every visible sys_id in order (the census), past whole pages hidden by ACLs."""
+    after: str | None = None
+    while True:
+        query = id_keyset_query(after, user_filter)
+        page = fetch(query, 0)
+        if not page.rows:
+            left = count(query.removesuffix("ORDERBYsys_id").rstrip("^"))
+            left = page.limit * 2 if left is None else left
+            offset = page.limit
+            while offset < left and not page.rows:
+                page = fetch(query, offset)
+                offset += page.limit
+            if not page.rows:
+                return
+        ids = [value(row, "sys_id") for row in page.rows]
+        previous = after
+        for sys_id in ids:
+            if not sys_id or (previous is not None and sys_id <= previous):
+                raise IncompletePullError(
+                    f"{table}: the sys_id census is out of order or stalled at {previous}",
+                    record=sys_id or None,
+                )
+            previous = sys_id
+        yield from ids
+        after = ids[-1]
 
 
 def _past_hidden(

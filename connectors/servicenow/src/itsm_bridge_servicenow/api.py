@@ -1,0 +1,204 @@
+"""The Table API and Aggregate API calls a pull makes, all through the connector's transport.
+
+Vendor pages: Table API ``GET /api/now/table/{table}`` (``platform-apis.md`` A1-A5, A7) and
+Aggregate API ``GET /api/now/stats/{table}`` (A10). The error envelope is read here where the
+transport would only see a status: a transaction the instance cancelled for exceeding its
+execution time halves the page size instead of failing the pull.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from itsm_bridge import (
+    EndpointNotFoundError,
+    PermissionDeniedError,
+    RequestContext,
+    ResponseFormatError,
+    ServerError,
+)
+from itsm_bridge.http import HttpResponse, Transport
+from itsm_bridge_servicenow.paging import Fetched, PageSize
+from itsm_bridge_servicenow.query import count_query, keyset_query
+from itsm_bridge_servicenow.tables import TableSpec
+from itsm_bridge_servicenow.values import parse_utc, value
+
+__all__ = ["TableApi", "server_time"]
+
+log = logging.getLogger("itsm_bridge.servicenow")
+
+_CANCELLED = ("maximum execution time", "transaction cancelled", "transaction canceled")
+
+
+def server_time(response: HttpResponse) -> datetime | None:
+    """The instance's clock from the ``Date`` header (second resolution)."""
+    header = response.headers.get("Date")
+    if not header:
+        return None
+    try:
+        return parsedate_to_datetime(header).astimezone(UTC)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+class TableApi:
+    """Pages, counts and probes for one instance; shared by every worker of a pull."""
+
+    def __init__(self, transport: Transport, *, source: str, connector: str) -> None:
+        self.transport = transport
+        self.source = source
+        self.name = connector
+        self.stats_denied = False
+        self.page_sizes: dict[str, int] = {}
+
+    def page(
+        self, spec: TableSpec, fields: str, size: PageSize, query: str, offset: int
+    ) -> Fetched:
+        """One Table API page, halving the page size while the instance cancels the transaction."""
+        while True:
+            limit = size.current
+            params: dict[str, Any] = {
+                "sysparm_query": query,
+                "sysparm_fields": fields,
+                "sysparm_limit": limit,
+                "sysparm_display_value": "all",
+                "sysparm_exclude_reference_link": "true",
+                "sysparm_no_count": "true",
+                "sysparm_suppress_pagination_header": "true",
+            }
+            if offset:
+                params["sysparm_offset"] = offset
+            response = self.transport.get(
+                f"/api/now/table/{spec.table}",
+                params=params,
+                endpoint=spec.table,
+                accept=(408, 500),
+            )
+            if response.status < 300:
+                return Fetched(self.result_list(spec.table, response), limit, server_time(response))
+            message = self._envelope_message(response)
+            if any(marker in message.lower() for marker in _CANCELLED):
+                # Quirk: a page too large to build within the REST quota is cancelled (A12, #4).
+                if not size.halve(limit):
+                    raise ServerError(
+                        f"{spec.table}: transaction cancelled even at {limit} records per page",
+                        context=self._context(spec.table, response, message),
+                    )
+                self.page_sizes[spec.table] = size.current
+                log.warning(
+                    "%s: %s cancelled a %d-record page (%s); page size now %d",
+                    self.source,
+                    spec.table,
+                    limit,
+                    message,
+                    size.current,
+                )
+                continue
+            raise ServerError(
+                f"{spec.table}: server error {response.status}: {message or 'no message'}",
+                context=self._context(spec.table, response, message),
+            )
+
+    def _context(self, endpoint: str, response: HttpResponse, message: str) -> RequestContext:
+        return RequestContext(
+            connector=self.name,
+            endpoint=endpoint,
+            method="GET",
+            url=response.url,
+            status=response.status,
+            body_excerpt=message[:300] or None,
+        )
+
+    @staticmethod
+    def _envelope_message(response: HttpResponse) -> str:
+        data = response.data
+        if isinstance(data, dict) and isinstance(data.get("error"), dict):
+            error = data["error"]
+            parts = [str(error.get("message") or ""), str(error.get("detail") or "")]
+            return ": ".join(p for p in parts if p)
+        return ""
+
+    def result_list(self, table: str, response: HttpResponse) -> list[dict[str, Any]]:
+        data = response.data
+        result = data.get("result") if isinstance(data, dict) else None
+        if not isinstance(result, list):
+            raise ResponseFormatError(
+                f"{table}: expected {{'result': [...]}} from the Table API",
+                context=RequestContext(
+                    connector=self.name, endpoint=table, url=response.url, status=response.status
+                ),
+                source=self.source,
+            )
+        return [row for row in result if isinstance(row, dict)]
+
+    def stats(
+        self, table: str, query: str, *, min_field: str | None = None
+    ) -> tuple[int | None, str | None, datetime | None]:
+        """Aggregate API count (and oldest ``min_field``), or Nones where it is not permitted."""
+        if self.stats_denied:
+            return None, None, None
+        params: dict[str, Any] = {"sysparm_count": "true", "sysparm_query": query}
+        if min_field:
+            params["sysparm_min_fields"] = min_field
+        try:
+            response = self.transport.get(
+                f"/api/now/stats/{table}", params=params, endpoint=f"{table} (stats)"
+            )
+        except (PermissionDeniedError, EndpointNotFoundError) as exc:
+            self.stats_denied = True
+            log.warning(
+                "%s: the Aggregate API is not available (%s); completeness is not checked and "
+                "empty pages are confirmed by reading one page further",
+                self.source,
+                type(exc).__name__,
+            )
+            return None, None, None
+        stats = (response.data or {}).get("result", {}) if isinstance(response.data, dict) else {}
+        stats = stats.get("stats", {}) if isinstance(stats, dict) else {}
+        raw_count = stats.get("count")
+        try:
+            count = int(raw_count) if raw_count is not None else None
+        except (TypeError, ValueError):
+            raise ResponseFormatError(
+                f"{table}: Aggregate API count {stats.get('count')!r} is not a number",
+                source=self.source,
+            ) from None
+        oldest = None
+        if min_field and isinstance(stats.get("min"), dict):
+            oldest = str(stats["min"].get(min_field) or "") or None
+        return count, oldest, server_time(response)
+
+    def count(self, table: str, query: str) -> int | None:
+        return self.stats(table, query)[0]
+
+    def probe(
+        self, spec: TableSpec, lo: datetime | None
+    ) -> tuple[datetime, int | None, datetime | None]:
+        """Server time, and the size and oldest update of the window from ``lo`` on."""
+        count, oldest, now = self.stats(
+            spec.table, count_query(lo, None, spec.filter), min_field="sys_updated_on"
+        )
+        first = parse_utc(oldest) if oldest else None
+        if now is None:
+            query = keyset_query(lo, None, None, spec.filter)
+            response = self.transport.get(
+                f"/api/now/table/{spec.table}",
+                params={
+                    "sysparm_query": query,
+                    "sysparm_fields": "sys_updated_on",
+                    "sysparm_limit": 1,
+                    "sysparm_no_count": "true",
+                    "sysparm_suppress_pagination_header": "true",
+                },
+                endpoint=spec.table,
+            )
+            rows = self.result_list(spec.table, response)
+            first = first or (parse_utc(value(rows[0], "sys_updated_on")) if rows else None)
+            now = server_time(response)
+        if now is None:
+            log.warning("%s: no Date header from the instance; using the local clock", self.source)
+            now = datetime.now(UTC)
+        return now, count, first
