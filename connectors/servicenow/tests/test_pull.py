@@ -302,3 +302,18 @@ def test_unknown_codes_are_counted_in_the_report(sandbox: SandboxFactory) -> Non
     assert all(key.startswith("change_request.state=") for key in report)
     # With both tables (the default) the legacy labels are recognised.
     assert not [p for p in connect(box).pull(kinds=["change"]) if "unknown_codes" in p.extra]
+
+
+def test_records_deleted_while_paging(sandbox: SandboxFactory) -> None:
+    items = generate_items(Kind.INCIDENT, 2_000, seed=14)
+    faults = FaultPlan(seed=4, p_delete_during_paging=0.01, p_update_during_paging=0.01)
+    box = sandbox(items, faults=faults)
+    ids = pulled_ids(connect(box, page_size=100).pull_pages(Kind.INCIDENT))
+    deleted = {i.uid for i in items if i.number in box.store.deleted()}
+    visible = {i.uid for i in box.visible_items()}
+    assert deleted, "nothing was deleted: the test does not test anything"
+    assert len(ids) == len(set(ids))
+    assert visible <= set(ids) <= visible | deleted
+    faults.p_delete_during_paging = faults.p_update_during_paging = 0.0  # a quiet census
+    census = set(connect(box).census(Kind.INCIDENT))
+    assert census == {i.uid for i in box.visible_items()}
