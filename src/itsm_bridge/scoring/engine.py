@@ -17,6 +17,7 @@ import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
@@ -252,19 +253,20 @@ class _Compiled:
 class Scorer:
     """Scores WorkItems with a rule set and, optionally, a learned text model.
 
-    ``rules=None`` uses the default rules; ``thresholds`` defaults to the rule set's settings.
+    ``rules=None`` uses the default rules (a path loads a rules file on top of them);
+    ``thresholds`` defaults to the rule set's settings.
     ``model_weight`` scales the model's log-odds before they join the rules' evidence.
     """
 
     def __init__(
         self,
-        rules: RuleSet | None = None,
+        rules: RuleSet | str | Path | None = None,
         model: TextModel | None = None,
         thresholds: Thresholds | None = None,
         *,
         model_weight: float = 1.0,
     ) -> None:
-        self.rules = rules if rules is not None else RuleSet.default()
+        self.rules = rules if isinstance(rules, RuleSet) else RuleSet.load(rules)
         self.model = model
         self.model_weight = model_weight
         settings = self.rules.settings
@@ -690,7 +692,7 @@ def _attach(item: WorkItem, verdict: Verdict) -> ScoredItem:
 
 def score(
     items: Iterable[WorkItem],
-    rules: RuleSet | str | None = None,
+    rules: RuleSet | str | Path | None = None,
     model: TextModel | None = None,
     *,
     thresholds: Thresholds | None = None,
@@ -701,5 +703,4 @@ def score(
     ``rules`` may be a :class:`RuleSet` or the path of a rules file extending the defaults.
     Items come back in input order, as :class:`~itsm_bridge.schema.ScoredItem`.
     """
-    rule_set = RuleSet.load(rules) if isinstance(rules, str) or rules is None else rules
-    return Scorer(rule_set, model, thresholds).score(items, parents=parents)
+    return Scorer(rules, model, thresholds).score(items, parents=parents)
