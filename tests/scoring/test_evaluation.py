@@ -78,6 +78,7 @@ def test_metrics_on_a_known_confusion() -> None:
 def test_records_with_a_label_field() -> None:
     records = [{"title": "good", "label": "business"}, {"title": "bad", "label": "inward"}]
     result = evaluate(records, scorer=Scorer(RULES))
+    assert evaluate(records, Scorer(RULES)).as_dict() == result.as_dict()
     assert result.accuracy == 1.0
     assert result.macro_f1 == 1.0
     assert result.brier < 0.01

@@ -228,7 +228,7 @@ def _effort_figures(
 
 def evaluate(
     data: Iterable[Any],
-    labels: Sequence[Any] | None = None,
+    labels: Sequence[Any] | Scorer | None = None,
     scorer: Scorer | None = None,
     *,
     folds: int | None = None,
@@ -239,11 +239,14 @@ def evaluate(
     """Evaluate ``scorer`` (default rules when omitted) on labelled items.
 
     ``data`` holds records with a ``label`` field, ``(item, label)`` pairs, or items with
-    ``labels`` given separately. Items labelled ``undetermined`` are left out (and counted).
+    ``labels`` given separately (``evaluate(records, scorer)`` also works). Items labelled
+    ``undetermined`` are left out (and counted).
     ``folds=k`` runs k-fold cross-validation of a text model (trained with ``params``, or the
     scorer's model's parameters) combined with the scorer's rules; with ``residual`` (default)
     each fold's model is fitted on top of the rules' evidence, as :func:`train` does.
     """
+    if isinstance(labels, Scorer):  # evaluate(records, scorer): labels are in the records
+        labels, scorer = None, labels
     active = scorer if scorer is not None else Scorer()
     all_items, all_truth = _labelled(data, labels)
     keep = [i for i, t in enumerate(all_truth) if t is not Label.UNDETERMINED]
