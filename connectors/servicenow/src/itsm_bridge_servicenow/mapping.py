@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from itsm_bridge import EffortSource, MappingError, Status, WorkItem
-from itsm_bridge.schema import validate_item
 from itsm_bridge_servicenow.codes import CodeBook, fallback_status
 from itsm_bridge_servicenow.tables import TableSpec
 from itsm_bridge_servicenow.values import display, duration_hours, parse_utc, value
@@ -180,7 +181,16 @@ def map_row(spec: TableSpec, raw: Mapping[str, Any], ctx: MappingContext) -> Wor
     }
     if data["updated_at"] is None:
         raise MappingError("record has no sys_updated_on", source=ctx.source, record=number)
-    return validate_item(data, source=ctx.source)
+    try:
+        return WorkItem.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors(include_url=False, include_input=False)
+        )
+        raise MappingError(
+            f"invalid work item: {problems}", source=ctx.source, record=number
+        ) from None
 
 
 def _effort(
