@@ -58,10 +58,11 @@ class ProgressBar:
         self._drawn = 0
         self._last = 0.0
         self._lock = threading.Lock()
+        self._started = time.monotonic()
 
     def __call__(self, event: SyncProgress) -> None:
         with self._lock:
-            line = self._lines.setdefault(event.source, _Line())
+            line = self._lines.setdefault(event.source, _Line(started=self._started))
             line.kind = event.kind
             line.kinds[event.kind] = (event.records, event.quarantined)
             self._render(force=event.done)
@@ -98,7 +99,8 @@ class ProgressBar:
             parts.append(f"[{'#' * filled}{'.' * (_WIDTH - filled)}] {share:4.0%}")
         parts.append(f"{count:>8,} records")
         parts.append("done" if line.finished else f"{line.kind:<8}")
-        parts.append(f"{count / elapsed:>7,.0f}/s")
+        # a rate over the first instants is noise (a whole page in a millisecond)
+        parts.append(f"{count / elapsed:>7,.0f}/s" if elapsed >= 1.0 else " " * 9)
         if line.quarantined:
             parts.append(f"{line.quarantined} quarantined")
         return "  ".join(parts)
