@@ -118,3 +118,29 @@ def test_score_the_store_keeps_verdicts_per_rule_set(
     assert {r["label"] for r in rows} <= {"business-facing", "inward-facing", "undetermined"}
     with Store(db) as store:
         assert store.stale_verdicts(first["ruleset"]) == 0
+
+
+def test_report_from_a_file_and_from_the_store(
+    plugin: Path, labelled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["report", str(labelled), "--by", "kind"]) == 0
+    text = capsys.readouterr().out
+    assert "By kind" in text
+    assert "business-facing" in text
+    server, _ = fake.serve(fake.make_records(20))
+    db = str(tmp_path / "s.db")
+    with server:
+        pull = ["pull", "fake", "--url", server.url, "--user", fake.USER, "--source", "f"]
+        assert cli.main([*pull, "--password-env", "FAKE_PASSWORD", "--store", db]) == 0
+    capsys.readouterr()
+    assert cli.main(["report", "--store", db, "--by", "team", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["by"] == ["team"]
+    teams = {g["value"] for g in report["breakdowns"]["team"]}
+    assert teams == {"Service Desk", "Network Ops", "Digital Commerce"}
+    html = tmp_path / "r.html"
+    assert cli.main(["report", "--store", db, "--format", "html", "--out", str(html)]) == 0
+    assert "<html" in html.read_text().lower()
+    with Store(db) as store:
+        assert store.rulesets()  # the report scored the store and kept the verdicts
+    assert cli.main(["report", str(labelled), "--store", db]) == 2
