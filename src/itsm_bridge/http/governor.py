@@ -256,7 +256,9 @@ class RateGovernor:
         if self._rate is None:
             return
         ceiling = self.configured_rate
-        grown = self._rate + max(0.05, self._rate * 0.02)
+        # Grow by a tenth per success: after a burst of 429s the budget is back within a few
+        # dozen requests; a host that is still overloaded says so with the next 429.
+        grown = self._rate + max(0.25, self._rate * 0.1)
         if ceiling is None:
             # No configured ceiling: return to "unlimited" once the budget has clearly recovered.
             self._rate = None if grown > _UNLIMITED_ABOVE else grown
