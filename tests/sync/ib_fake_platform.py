@@ -27,6 +27,7 @@ from itsm_bridge.sandbox.server import json_response
 USER = "sync.bot"
 PASSWORD = "s3cret-Pa55"
 STATES = {"1": "new", "2": "in_progress", "6": "resolved", "7": "closed"}
+PRIORITIES = {"1": 1, "2": 2, "3": 3, "4": 4, "5": 5}
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -129,6 +130,12 @@ class FakeConnector(Connector):
             updated_at=raw["updated"],
             team=raw.get("team"),
             effort_hours=raw.get("hours"),
+            priority=PRIORITIES.get(str(raw.get("priority", "3"))),
+            extra=(
+                {"unknown_codes": ["priority"]}
+                if str(raw.get("priority", "3")) not in PRIORITIES
+                else {}
+            ),
         )
 
     def pull_pages(
@@ -153,6 +160,8 @@ class FakeConnector(Connector):
             for raw in rows:
                 mapped = self.map_safely(kind, raw, raw.get("sys_id"))
                 (items if isinstance(mapped, WorkItem) else rejects).append(mapped)
+                if isinstance(mapped, WorkItem) and mapped.extra.get("unknown_codes"):
+                    self.stats.unknown_code(f"{kind.value}.priority={raw.get('priority')}")
             if rows:
                 last = rows[-1]
                 after = (last["updated"], last["sys_id"])

@@ -248,3 +248,16 @@ def test_a_second_live_sync_of_the_same_source_is_refused(
         sync(conn, db)
     with Store(db) as store:
         assert store.count() == 0
+
+
+def test_unknown_codes_are_counted_in_the_run_report(tmp_path: Path) -> None:
+    records = fake.make_records(10, kinds=("incident",))
+    for record in records[:3]:
+        record["priority"] = "9"
+    server, _ = fake.serve(records)
+    with server, fake.connect(server.url) as conn:
+        result = sync(conn, tmp_path / "s.db")
+    assert dict(result.unknown_codes) == {"incident.priority=9": 3}
+    assert result.as_dict()["unknown_codes"] == {"incident.priority=9": 3}
+    assert result.records == 10
+    assert result.exit_code == 0

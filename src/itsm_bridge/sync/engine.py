@@ -190,10 +190,17 @@ def _add_connector_counters(
     result.retries = delta("retries")
     result.throttled = delta("throttled")
     result.bytes_received = delta("bytes_received")
+    # The connector's own counters name the code ("incident.state=99"); the items' extra only
+    # the field. Prefer the connector's when it keeps them, so nothing is counted twice.
     codes_before = Counter(before.get("unknown_codes") or {})
-    for name, count in (after.get("unknown_codes") or {}).items():
-        seen = int(count) - int(codes_before.get(name, 0))
-        if seen > result.unknown_codes.get(name, 0):
-            result.unknown_codes[name] = seen
+    from_connector = Counter(
+        {
+            name: int(count) - int(codes_before.get(name, 0))
+            for name, count in (after.get("unknown_codes") or {}).items()
+        }
+    )
+    from_connector = +from_connector  # drop codes not seen in this run
+    if from_connector:
+        result.unknown_codes = from_connector
     done = len(before.get("completeness") or [])
     result.completeness = list((after.get("completeness") or [])[done:])
