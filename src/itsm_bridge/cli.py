@@ -183,6 +183,9 @@ def _pull_to_file(args: argparse.Namespace, out: _Out, conn: Any) -> int:
     if rejects:
         quarantine = f"{args.out}.quarantine.jsonl"
         _write_rejects(rejects, quarantine, conn.source)
+    elif args.out != "-" and os.path.exists(f"{args.out}.quarantine.jsonl"):
+        # the previous pull's rejects would be mistaken for this one's
+        os.unlink(f"{args.out}.quarantine.jsonl")
     report = {"records": count, "quarantined": len(rejects), "out": args.out, **conn.report()}
     if quarantine:
         report["quarantine_file"] = quarantine

@@ -133,6 +133,18 @@ def test_pull_to_a_file_is_atomic_and_keeps_rejects_beside_it(
     monkeypatch.setenv("FAKE_PASSWORD", "wrong")
     assert cli.main(pull_args(srv.url, "--out", str(out))) == 3
     assert out.read_text() == before  # the failed run left the target untouched
+    assert Path(f"{out}.quarantine.jsonl").exists()
+    monkeypatch.setenv("FAKE_PASSWORD", fake.PASSWORD)
+    assert (
+        cli.main(
+            pull_args(
+                srv.url, "--out", str(out), "--kind", "change", "--since", "2026-01-01T00:00:05Z"
+            )
+        )
+        == 0
+    )
+    assert len(out.read_text().splitlines()) == 60 - 15
+    assert not Path(f"{out}.quarantine.jsonl").exists()  # no stale rejects beside a clean pull
 
 
 def test_a_missing_secret_variable_is_a_configuration_error(
