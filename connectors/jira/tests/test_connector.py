@@ -219,11 +219,11 @@ def test_cloud_eventual_consistency_is_covered_by_lag_and_catch_up() -> None:
 
 def test_rate_limit_headers_feed_the_governor(company_items: list[TruthItem]) -> None:
     faults = FaultPlan(seed=1, p_429=0.2, burst_429=2, retry_after=0)
-    with make_sandbox(company_items[:200], faults=faults, deployment="datacenter") as sandbox:
+    with make_sandbox(company_items[:100], faults=faults, deployment="datacenter") as sandbox:
         conn = connect(sandbox, page_size=20)
         got = list(conn.pull())
         governor = conn.transport.governor
-    assert len(got) == 200
+    assert len(got) == 100
     assert governor.stats.throttled == faults.injected["429"] > 0
     assert conn.transport.stats.retries >= faults.injected["429"]
     # Data Center advertises its token bucket (500 per second): the budget never exceeds it.

@@ -111,7 +111,7 @@ class JiraSandbox:
 
     def connect_options(self) -> dict[str, Any]:
         # No index delay unless asked for, so a short lag suffices (keeps test pulls quick).
-        lag = max(0.2, 2 * self.app.index.delay)
+        lag = max(0.05, 2 * self.app.index.delay)
         return {"allow_insecure_http": True, "deployment": "auto", "lag_seconds": lag}
 
     def visible_items(self) -> list[TruthItem]:

@@ -490,7 +490,7 @@ class JiraApp:
                 {"j": digest, "a": [hits[-1][0].updated, hits[-1][0].id]} if more and hits else None
             )
         else:
-            hits, total = self.index.page_at(query, offset, limit)
+            hits, total = self.index.page_at(query, offset, limit, key=jql)
             more = offset + len(hits) < total
             next_state = {"j": digest, "o": offset + len(hits)} if more else None
         body: dict[str, Any] = {
@@ -529,7 +529,7 @@ class JiraApp:
         start = max(0, int(params.get("startAt") or 0))
         limit = max(0, min(int(params.get("maxResults") or 50), self.max_results))
         expand = _csv(params.get("expand"))
-        hits, total = self.index.page_at(query, start, limit)
+        hits, total = self.index.page_at(query, start, limit, key=str(params.get("jql") or ""))
         body = {
             "expand": "schema,names",
             "startAt": start,

@@ -61,6 +61,8 @@ class SearchIndex:
         self._entries: dict[str, _Entry] = {}
         self._order: list[tuple[int, int, str]] = []
         self._pending: list[tuple[float, str, TruthItem | None]] = []
+        self.revision = 0
+        self._matches: dict[str, tuple[int, list[tuple[Doc, TruthItem]]]] = {}
 
     def doc(self, item: TruthItem, parent_key: str | None) -> Doc:
         t = type_of(item)
@@ -88,6 +90,7 @@ class SearchIndex:
             self._order.sort()
 
     def _put(self, item: TruthItem) -> None:
+        self.revision += 1
         old = self._entries.get(item.number)
         if old is not None:
             self._drop_order(old.doc, item.number)
@@ -110,6 +113,7 @@ class SearchIndex:
                 self._apply(number, item)
 
     def _apply(self, number: str, item: TruthItem | None) -> None:
+        self.revision += 1
         if item is None:
             old = self._entries.pop(number, None)
             if old is not None:
@@ -179,24 +183,31 @@ class SearchIndex:
             return out, False
 
     def page_at(
-        self, query: Query, offset: int, limit: int, *, want_total: bool = True
+        self, query: Query, offset: int, limit: int, *, key: str | None = None
     ) -> tuple[list[tuple[Doc, TruthItem]], int]:
-        """``limit`` matches from ``offset`` and the total (offset paging)."""
+        """``limit`` matches from ``offset`` and the total (offset paging).
+
+        The matches of a query (``key``: its JQL) are kept until the index changes, so paging
+        a large result costs one scan rather than one per page.
+        """
         with self._lock:
             self._catch_up()
-            if self.fast(query):
-                out: list[tuple[Doc, TruthItem]] = []
-                total = 0
-                for hit in self._scan(query, None):
-                    if offset <= total < offset + limit:
-                        out.append(hit)
-                    total += 1
-                    if not want_total and total >= offset + limit + 1:
-                        break
-                return out, total
-            matches = [(e.doc, e.item) for e in self._entries.values() if query.predicate(e.doc)]
-            for name, ascending in reversed(query.order or [("key", False)]):
-                matches.sort(key=_sorter(name), reverse=not ascending)
+            cached = self._matches.get(key) if key is not None else None
+            if cached is not None and cached[0] == self.revision:
+                matches = cached[1]
+            else:
+                if self.fast(query):
+                    matches = list(self._scan(query, None))
+                else:
+                    matches = [
+                        (e.doc, e.item) for e in self._entries.values() if query.predicate(e.doc)
+                    ]
+                    for name, ascending in reversed(query.order or [("key", False)]):
+                        matches.sort(key=_sorter(name), reverse=not ascending)
+                if key is not None:
+                    if len(self._matches) > 8:
+                        self._matches.clear()
+                    self._matches[key] = (self.revision, matches)
             return matches[offset : offset + limit], len(matches)
 
     def count(self, query: Query) -> int:

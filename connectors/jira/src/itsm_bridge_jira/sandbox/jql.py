@@ -315,6 +315,13 @@ def _membership(name: str, wanted: Sequence[Any], *, negate: bool) -> Predicate:
     if name in _DATE_FIELDS:
         values = {int(v) for v in wanted}
         return lambda d: (getattr(d, name) in values) != negate
+    if name == "type":
+        # Set lookups: the connector's per-kind clauses run over every issue on every page.
+        types = {str(v).lower() for v in wanted}
+        return lambda d: (d.type_id in types or d.type_name.lower() in types) != negate
+    if name == "project":
+        projects = {str(v).upper() for v in wanted}
+        return lambda d: (d.project in projects) != negate
     return lambda d: any(_matches(d, name, v) for v in wanted) != negate
 
 

@@ -103,6 +103,12 @@ _STATUS_SERVICE = {
     Status.CLOSED: ("Closed", "6", "done", 3, "Done"),
     Status.CANCELLED: ("Canceled", "10013", "done", 3, "Done"),
 }
+# Fields an id census asks for, rendered without building the whole issue.
+_CHEAP: Mapping[str, str] = {
+    "updated": "updated",
+    "created": "created",
+    "resolutiondate": "resolved",
+}
 _PRIORITY_CLOUD = ("Highest", "High", "Medium", "Low", "Lowest")
 _PRIORITY_DC = ("Blocker", "Critical", "Major", "Minor", "Trivial")
 _PROJECT_NAMES = {
@@ -414,6 +420,9 @@ class Renderer:
             "key": item.number,
         }
         if fields is not None and not fields:
+            return body
+        if fields is not None and fields <= _CHEAP.keys():
+            body["fields"] = {f: self.when(getattr(item, _CHEAP[f])) for f in fields}
             return body
         values = self.all_fields(item, parent)
         if fields is not None:
