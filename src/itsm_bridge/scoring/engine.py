@@ -340,10 +340,21 @@ class Scorer:
         queue: deque[list[Any]] = deque()  # [payload, item, verdict | None, parent key]
         done: dict[str, float] = {}  # key -> evidence log-odds (prior excluded)
         waiting: dict[str, list[list[Any]]] = {}
+        prior = self._c.prior
+        evaluate = self._evaluate
         for payload, item in pairs:
-            slot: list[Any] = [payload, item, None, self._parent_ref(item)]
+            parent_key = self._parent_ref(item)
+            if not queue and (parent_key is None or parent_key in done):
+                # Fast path: nothing is held back (so no child waits for this item either).
+                evidence = evaluate(
+                    item, None if parent_key is None else (parent_key, done[parent_key])
+                )
+                if item.key not in done:
+                    done[item.key] = evidence.logit - prior
+                yield payload, item, evidence.verdict
+                continue
+            slot: list[Any] = [payload, item, None, parent_key]
             queue.append(slot)
-            parent_key = slot[3]
             if parent_key is None:
                 self._finish(slot, None, done, waiting)
             elif parent_key in done:
