@@ -113,7 +113,7 @@ def test_score_the_store_keeps_verdicts_per_rule_set(
     assert (
         cli.main(["export", "--store", db, "--scored", "--format", "csv", "--out", str(out)]) == 0
     )
-    rows = list(csv.DictReader(out.open()))
+    rows = list(csv.DictReader(out.read_text().splitlines()))
     assert len(rows) == 60
     assert {r["label"] for r in rows} <= {"business-facing", "inward-facing", "undetermined"}
     with Store(db) as store:

@@ -185,7 +185,7 @@ def test_jsonl_and_csv_exports(tmp_path: Path) -> None:
         assert [WorkItem.model_validate_json(x) for x in lines] == [item(n) for n in range(1, 6)]
         assert json.loads(lines[0])["updated_at"] == "2026-03-01T09:00:01Z"
         assert store.export(tmp_path / "out.csv", "csv", kinds=["change"]) == 2
-        rows = list(csv.DictReader((tmp_path / "out.csv").open()))
+        rows = list(csv.DictReader((tmp_path / "out.csv").read_text().splitlines()))
         assert [r["key"] for r in rows] == ["INC0000002", "INC0000004"]
         assert rows[0]["labels"] == "a; b"
         assert json.loads(rows[0]["extra"]) == {"risk": "low"}

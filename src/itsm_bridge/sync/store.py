@@ -135,12 +135,18 @@ class Store:
             if self.path.parent and not self.path.parent.exists():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = self._connect()
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._migrate(self._db)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
         except OSError as exc:
             raise StoreError(f"cannot create the store at {self.path}: {exc}") from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._migrate(self._db)
+        except BaseException as exc:
+            self._db.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
+            raise
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(
