@@ -17,7 +17,7 @@ from typing import Any
 
 from itsm_bridge.errors import InvalidOptionsError
 from itsm_bridge.report.effort import DEFAULT_EFFORT_HOURS, effort_of, parents_with_children
-from itsm_bridge.report.stats import effective_n, linear_trend, wilson
+from itsm_bridge.report.stats import linear_trend, wilson
 from itsm_bridge.schema import EffortSource, Label, ScoredItem
 
 __all__ = ["DIMENSIONS", "LABELS", "Group", "Report", "Share", "Trend", "build_report"]
@@ -25,6 +25,7 @@ __all__ = ["DIMENSIONS", "LABELS", "Group", "Report", "Share", "Trend", "build_r
 LABELS: tuple[str, ...] = (Label.BUSINESS.value, Label.INWARD.value, Label.UNDETERMINED.value)
 DIMENSIONS: tuple[str, ...] = ("month", "quarter", "team", "service", "kind", "category", "source")
 _NONE = "(none)"
+_SOURCES = tuple(source.value for source in EffortSource)
 _FLAT_POINTS_PER_MONTH = 0.5
 
 
@@ -100,7 +101,7 @@ class Group:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
     label: str
     hours: float
@@ -112,37 +113,55 @@ class _Row:
 
 
 class _Accumulator:
-    def __init__(self) -> None:
-        self.rows: list[_Row] = []
+    """Running sums for one group: one pass over its rows, whatever the number of figures."""
+
+    __slots__ = ("count", "coverage", "expected", "hours", "keep", "n", "rows", "squares", "sums")
+
+    def __init__(self, *, keep_rows: bool = False) -> None:
+        self.keep = keep_rows
+        self.rows: list[_Row] = []  # the total keeps its rows, for the top inward lists
+        self.n = dict.fromkeys(LABELS, 0)
+        self.sums = dict.fromkeys(LABELS, 0.0)
+        self.squares = dict.fromkeys(LABELS, 0.0)
+        self.coverage = dict.fromkeys(_SOURCES, 0.0)
+        self.count = 0
+        self.hours = 0.0
+        self.expected = 0.0
+
+    def add(self, row: _Row) -> None:
+        if self.keep:
+            self.rows.append(row)
+        hours = row.hours
+        self.n[row.label] += 1
+        self.sums[row.label] += hours
+        self.squares[row.label] += hours * hours
+        self.coverage[row.source.value] += hours
+        self.count += 1
+        self.hours += hours
+        self.expected += hours * row.p
 
     def group(self, dimension: str, value: str) -> Group:
-        rows = self.rows
-        count = len(rows)
-        hours = sum(r.hours for r in rows)
+        count, hours = self.count, self.hours
+        squares = sum(self.squares.values())
+        n_eff = hours * hours / squares if squares else 0.0
         shares: dict[str, Share] = {}
-        all_hours = [r.hours for r in rows]
-        n_eff = effective_n(all_hours)
         for label in LABELS:
-            mine = [r for r in rows if r.label == label]
-            label_hours = sum(r.hours for r in mine)
+            label_hours = self.sums[label]
             effort_share = label_hours / hours if hours else 0.0
             shares[label] = Share(
                 label=label,
-                count=len(mine),
+                count=self.n[label],
                 hours=label_hours,
-                count_share=len(mine) / count if count else 0.0,
-                count_ci=wilson(len(mine), count),
+                count_share=self.n[label] / count if count else 0.0,
+                count_ci=wilson(self.n[label], count),
                 effort_share=effort_share,
                 effort_ci=wilson(effort_share * n_eff, n_eff),
             )
-        decided = [r for r in rows if r.label != Label.UNDETERMINED.value]
-        decided_hours = sum(r.hours for r in decided)
-        business_hours = shares[Label.BUSINESS.value].hours
-        ratio = business_hours / decided_hours if decided_hours else 0.0
-        n_decided = effective_n(r.hours for r in decided)
-        coverage = {s.value: 0.0 for s in EffortSource}
-        for r in rows:
-            coverage[r.source.value] += r.hours
+        business, inward = Label.BUSINESS.value, Label.INWARD.value
+        decided_hours = self.sums[business] + self.sums[inward]
+        decided_squares = self.squares[business] + self.squares[inward]
+        ratio = self.sums[business] / decided_hours if decided_hours else 0.0
+        n_decided = decided_hours * decided_hours / decided_squares if decided_squares else 0.0
         return Group(
             dimension=dimension,
             value=value,
@@ -151,8 +170,8 @@ class _Accumulator:
             shares=shares,
             business_ratio=ratio,
             business_ratio_ci=wilson(ratio * n_decided, n_decided),
-            expected_business_share=(sum(r.hours * r.p for r in rows) / hours if hours else 0.0),
-            coverage=coverage,
+            expected_business_share=self.expected / hours if hours else 0.0,
+            coverage=dict(self.coverage),
         )
 
 
@@ -221,7 +240,7 @@ def build_report(scored: Iterable[ScoredItem], by: Sequence[str] = ("month",)) -
     items = list(scored)
     parents = parents_with_children(items)
     computed = tuple(dict.fromkeys((*dimensions, "month", "team")))
-    total = _Accumulator()
+    total = _Accumulator(keep_rows=True)
     groups: dict[str, dict[str, _Accumulator]] = {d: {} for d in computed}
     parent_hours = 0.0
     for item in items:
@@ -239,9 +258,12 @@ def build_report(scored: Iterable[ScoredItem], by: Sequence[str] = ("month",)) -
             service=item.service or _NONE,
             values={d: _dimension_value(item, d) for d in computed},
         )
-        total.rows.append(row)
+        total.add(row)
         for d in computed:
-            groups[d].setdefault(row.values[d], _Accumulator()).rows.append(row)
+            acc = groups[d].get(row.values[d])
+            if acc is None:
+                acc = groups[d][row.values[d]] = _Accumulator()
+            acc.add(row)
     breakdowns = {
         d: [acc.group(d, value) for value, acc in sorted(groups[d].items(), key=_order(d))]
         for d in computed
@@ -261,7 +283,7 @@ def build_report(scored: Iterable[ScoredItem], by: Sequence[str] = ("month",)) -
 def _order(dimension: str) -> Any:
     if dimension in ("month", "quarter"):
         return lambda kv: kv[0]  # chronological ("unknown" sorts last)
-    return lambda kv: (-sum(r.hours for r in kv[1].rows), kv[0])  # biggest effort first
+    return lambda kv: (-kv[1].hours, kv[0])  # biggest effort first
 
 
 def _trend(months: list[Group]) -> Trend:
