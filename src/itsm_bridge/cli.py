@@ -746,21 +746,28 @@ exit codes:
     return parser
 
 
-def _configure_logging(level: str | None) -> None:
+def _configure_logging(level: str | None) -> Callable[[], None]:
+    """Log to stderr at ``level``; returns what undoes it (main() may run inside a program)."""
     chosen = (level or os.environ.get(LOG_ENV) or "WARNING").upper()
     numeric = logging.getLevelName(chosen)
     if not isinstance(numeric, int):
         raise ConfigurationError(f"{LOG_ENV}={chosen!r} is not a log level")
-    root = logging.getLogger("itsm_bridge")
-    root.setLevel(numeric)
-    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
+    logger = logging.getLogger("itsm_bridge")
+    previous = logger.level
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(numeric)
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+    return restore
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stderr`` is now (main() may run many times in one process)."""
+    """Writes to whatever ``sys.stderr`` is now, not the one when it was made."""
 
     def emit(self, record: logging.LogRecord) -> None:
         self.stream = sys.stderr
@@ -774,8 +781,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version (0) and usage errors (2)
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     out = _Out(bool(getattr(args, "json", False)))
+    restore: Callable[[], None] | None = None
     try:
-        _configure_logging(getattr(args, "log_level", None))
+        restore = _configure_logging(getattr(args, "log_level", None))
         code: int = args.handler(args, out)
         return code
     except ItsmBridgeError as exc:
@@ -789,6 +797,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = f"unexpected error ({type(exc).__name__}): {exc}; "
         message += "run again with --log-level DEBUG for the traceback and report it"
         return _fail(out, message, 1)
+    finally:
+        if restore is not None:
+            restore()
 
 
 def _fail(out: _Out, error: ItsmBridgeError | str, code: int) -> int:

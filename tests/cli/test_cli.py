@@ -332,3 +332,13 @@ def test_python_dash_m_is_the_same_command(plugin: Path, tmp_path: Path) -> None
     )
     assert done.returncode == 0, done.stderr
     assert "fake" in done.stdout.split()
+
+
+def test_main_leaves_logging_as_it_found_it(plugin: Path) -> None:
+    import logging
+
+    logger = logging.getLogger("itsm_bridge")
+    before = (logger.level, list(logger.handlers))
+    assert cli.main(["connectors", "--log-level", "DEBUG"]) == 0
+    assert cli.main(["pull", "nope", "--url", "https://x.example", "--out", "x.jsonl"]) == 2
+    assert (logger.level, list(logger.handlers)) == before
