@@ -33,7 +33,8 @@ table { border-collapse: collapse; width: 100%; font-size: .9rem; margin: .5rem 
 th, td { text-align: right; padding: .25rem .5rem; border-bottom: 1px solid #e9ecef;
   white-space: nowrap; }
 th:first-child, td:first-child { text-align: left; }
-th { background: #f8f9fa; }
+th { background: #f8f9fa; white-space: normal; }
+.scroll { overflow-x: auto; }
 .legend span { display: inline-block; margin-right: 1rem; font-size: .85rem; }
 .legend i { display: inline-block; width: .8rem; height: .8rem; margin-right: .3rem;
   vertical-align: middle; border-radius: 2px; }
@@ -168,7 +169,7 @@ def _group_table(groups: list[Group], dimension: str) -> str:
             f"<tr><td>{escape(g.value)}</td><td>{g.count}</td><td>{g.hours:,.1f}</td>{cells}"
             f"<td>{_pct(g.business_ratio)}</td><td>{_ci(g.business_ratio_ci)}</td></tr>"
         )
-    return f"<table>{head}{''.join(rows)}</table>"
+    return f'<div class="scroll"><table>{head}{"".join(rows)}</table></div>'
 
 
 def _top_table(rows: list[dict[str, object]], key: str) -> str:
