@@ -261,3 +261,16 @@ def test_unknown_codes_are_counted_in_the_run_report(tmp_path: Path) -> None:
     assert result.as_dict()["unknown_codes"] == {"incident.priority=9": 3}
     assert result.records == 10
     assert result.exit_code == 0
+
+
+def test_only_the_first_quarantined_records_are_logged_one_by_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server, _ = fake.serve(fake.make_records(60, kinds=("incident",), bad=45))
+    caplog.set_level(logging.WARNING, logger="itsm_bridge.sync")
+    with server, fake.connect(server.url, page_size=30) as conn:
+        result = sync(conn, tmp_path / "s.db")
+    assert result.quarantined == 45
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum(m.startswith("quarantined fake incident record") for m in messages) == 20
+    assert "fake incident: 25 more records quarantined" in " ".join(messages)

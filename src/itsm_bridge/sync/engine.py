@@ -26,6 +26,9 @@ log = logging.getLogger("itsm_bridge.sync")
 
 ProgressCallback = Callable[[SyncProgress], None]
 
+# A scheduled job's log should name the first bad records, not every one of ten thousand.
+_LOGGED_REJECTS = 20
+
 
 def _watermark(cursor: Cursor | None) -> str | None:
     return cursor.watermark.isoformat() if cursor is not None and cursor.watermark else None
@@ -136,14 +139,16 @@ def _sync_kind(
         for item in page.items:
             for name in item.extra.get("unknown_codes") or ():
                 result.unknown_codes[str(name)] += 1
-        for reject in page.rejects:
-            log.warning(
-                "quarantined %s %s record %s: %s",
-                conn.source,
-                kind.value,
-                reject.native_id or "?",
-                reject.reason,
-            )
+        earlier = stats.quarantined - len(page.rejects)
+        for number, reject in enumerate(page.rejects, start=earlier):
+            if number < _LOGGED_REJECTS:
+                log.warning(
+                    "quarantined %s %s record %s: %s",
+                    conn.source,
+                    kind.value,
+                    reject.native_id or "?",
+                    reject.reason,
+                )
         if page.cursor is not None:
             stats.cursor_to = _watermark(page.cursor)
         if page.final:
@@ -160,6 +165,13 @@ def _sync_kind(
                 )
             )
     stats.complete = True
+    if stats.quarantined > _LOGGED_REJECTS:
+        log.warning(
+            "%s %s: %d more records quarantined (listed by `itsm-bridge quarantine`)",
+            conn.source,
+            kind.value,
+            stats.quarantined - _LOGGED_REJECTS,
+        )
     if progress is not None:
         progress(
             SyncProgress(
