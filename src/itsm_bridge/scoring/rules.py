@@ -80,7 +80,7 @@ _ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:/-]+$")
 class Settings:
     """Rule-set wide settings: the prior, the thresholds and text-matching knobs."""
 
-    prior: float = -0.3
+    prior: float = 0.0
     business_threshold: float = 0.6
     inward_threshold: float = 0.4
     description_factor: float = 0.5
