@@ -315,3 +315,22 @@ def test_map_record_is_pure(company_items: list[TruthItem]) -> None:
     assert [i.key for i in items] == [r["key"] for r in raw]
     assert all(i.updated_at.tzinfo is UTC or i.updated_at.utcoffset() is not None for i in items)
     assert items[0].updated_at <= datetime.now(UTC)
+
+
+def test_completeness_is_reported_per_window(company_items: list[TruthItem]) -> None:
+    with make_sandbox(company_items) as sandbox:
+        conn = connect(sandbox)
+        got = list(conn.pull(kinds=["task", "incident"]))
+    checks = conn.report()["completeness"]
+    assert [c["kind"] for c in checks] == ["task", "incident"]
+    assert all(c["ok"] for c in checks)
+    assert sum(c["expected"] for c in checks) == len(got)
+    assert conn.report()["census_found"] == 0
+
+
+def test_public_names() -> None:
+    import itsm_bridge_jira
+
+    for name in itsm_bridge_jira.__all__:
+        assert getattr(itsm_bridge_jira, name) is not None, name
+    assert ib.connector_class("jira") is itsm_bridge_jira.JiraConnector

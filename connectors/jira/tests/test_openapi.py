@@ -3,6 +3,7 @@ validates against Atlassian's OpenAPI document (shared/data/jira-cloud-openapi).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -122,3 +123,14 @@ def test_validator_catches_a_wrong_response(openapi: OpenApi) -> None:
         openapi.check_request("GET", "/rest/api/3/search/jql", {"startAt": "50"}, None)
     with pytest.raises(AssertionError, match="body"):
         openapi.check_request("POST", "/rest/api/3/search/jql", {}, {"jql": "x", "startAt": 0})
+
+
+def test_cloud_fixtures_are_valid_search_responses(openapi: OpenApi) -> None:
+    import json
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    cloud = sorted(fixtures.glob("cloud-v3-*.json"))
+    assert len(cloud) == 2
+    for path in cloud:
+        body = json.loads(path.read_text(encoding="utf-8"))
+        assert openapi.check_response("POST", "/rest/api/3/search/jql", 200, body)

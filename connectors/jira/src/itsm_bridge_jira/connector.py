@@ -31,6 +31,7 @@ from pydantic import Field
 
 from itsm_bridge import (
     Capabilities,
+    CompletenessCheck,
     Connector,
     ConnectorOptions,
     Cursor,
@@ -153,6 +154,7 @@ class _Run:
     emitted: dict[str, datetime] = field(default_factory=dict)
     watermark: datetime | None = None
     at_watermark: set[str] = field(default_factory=set)
+    census_ids: set[str] = field(default_factory=set)
     held: datetime | None = None
 
 
@@ -336,6 +338,11 @@ class JiraConnector(Connector):
             missing = self._census(site, run, lambda position: jql(position or lo, hi, True))
             for page in self._fetch_ids(site, run, missing, jql, worklogs, expand):
                 yield page
+            window = f"[{lo.isoformat() if lo else '-inf'}, {hi.isoformat()})"
+            fetched = sum(1 for i in run.census_ids if i in run.emitted)
+            self.stats.completeness.append(
+                CompletenessCheck(kind, window, expected=len(run.census_ids), fetched=fetched)
+            )
         # 3. catch-up: records that changed while the pull ran. Changes are only trusted once
         # they are `lag` old (clock skew, Cloud's eventually consistent index), so the first pass
         # waits until the window can close after the last page was read.
@@ -499,6 +506,8 @@ class JiraConnector(Connector):
         ):
             for record in records:
                 issue_id = str(record.get("id") or "")
+                if issue_id:
+                    run.census_ids.add(issue_id)
                 if issue_id and issue_id not in run.emitted and issue_id not in seen:
                     seen.add(issue_id)
                     missing.append(issue_id)
