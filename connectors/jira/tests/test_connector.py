@@ -3,6 +3,7 @@ offset shifts, eventual consistency, rate-limit headers, OAuth rotation and erro
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -145,11 +146,19 @@ def test_investment_value_map_is_configurable(company_items: list[TruthItem]) ->
             assert item.extra["investment"]["portfolio_category"] == "grow"
 
 
-@pytest.mark.parametrize("deployment", ["cloud", "datacenter"])
-def test_changelog_transitions_complete(company_items: list[TruthItem], deployment: str) -> None:
+@pytest.mark.parametrize(
+    ("deployment", "single_cap"), [("cloud", 0), ("datacenter", 0), ("datacenter", 3)]
+)
+def test_changelog_transitions_complete(
+    company_items: list[TruthItem], deployment: str, single_cap: int
+) -> None:
     sample = company_items[:60]
     with make_sandbox(
-        sample, deployment=deployment, changelog_embed_limit=2, extra_histories=4
+        sample,
+        deployment=deployment,
+        changelog_embed_limit=2,
+        extra_histories=4,
+        single_issue_embed_limit=single_cap,
     ) as sandbox:
         sandbox.app.record = True
         conn = connect(sandbox, changelog=True)
@@ -169,9 +178,12 @@ def test_changelog_transitions_complete(company_items: list[TruthItem], deployme
         assert seen["/rest/api/3/changelog/bulkfetch"] <= 12  # one per page and kind, not per issue
         assert not any(p.endswith("/changelog") and "/issue/" in p for p in seen)
     else:
-        # Data Center embeds a partial page; the rest is paged per issue, only where truncated.
-        per_issue = sum(n for p, n in seen.items() if p.endswith("/changelog"))
-        assert 0 < per_issue <= len(sample)
+        # Data Center embeds a partial page; the rest is read per issue, only where truncated:
+        # the single-issue GET, and the paged changelog where even that is capped.
+        single = sum(n for p, n in seen.items() if re.fullmatch(r"/rest/api/2/issue/\d+", p))
+        paged = sum(n for p, n in seen.items() if p.endswith("/changelog"))
+        assert 0 < single <= len(sample)
+        assert (paged > 0) == (single_cap > 0)
 
 
 @pytest.mark.parametrize("deployment", ["cloud", "datacenter"])

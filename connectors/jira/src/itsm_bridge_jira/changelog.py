@@ -5,6 +5,8 @@ at most a few dozen histories). On Cloud the bulk endpoint fetches the status hi
 1000 issues per request; on Data Center the search embeds the changelog and any issue whose
 embedded ``total`` exceeds what came back is paged through ``/issue/{id}/changelog``.
 
+Data Center single issue: ``GET /rest/api/2/issue/{id}?expand=changelog``, then
+``/issue/{id}/changelog`` where even that is capped.
 Bulk: https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-changelog-bulkfetch-post
 Per issue: https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-changelog-get
 """
@@ -51,7 +53,25 @@ def _bulk(transport: Transport, ids: Sequence[str]) -> dict[str, list[Any]]:
     return found
 
 
-def _per_issue(transport: Transport, deployment: Deployment, issue_id: str) -> list[Any]:
+def _per_issue(
+    transport: Transport, deployment: Deployment, issue_id: str
+) -> tuple[list[Any], int | None]:
+    """One issue's whole history: its single-issue GET first, then the paged endpoint."""
+    data = transport.get(
+        f"{deployment.api}/issue/{issue_id}",
+        params={"expand": "changelog", "fields": "updated"},
+        endpoint="changelog",
+    ).data
+    embedded = data.get("changelog") if isinstance(data, Mapping) else None
+    histories = embedded.get("histories") if isinstance(embedded, Mapping) else None
+    total = embedded.get("total") if isinstance(embedded, Mapping) else None
+    if isinstance(histories, list) and (not isinstance(total, int) or total <= len(histories)):
+        return histories, total
+    # Quirk: some sites cap even the single-issue changelog; page the changelog resource.
+    return _paged(transport, deployment, issue_id), total
+
+
+def _paged(transport: Transport, deployment: Deployment, issue_id: str) -> list[Any]:
     request = PageRequest(f"{deployment.api}/issue/{issue_id}/changelog")
     paginator = OffsetPaginator(
         limit=100, offset_param="startAt", limit_param="maxResults", total_path="total"
@@ -85,8 +105,9 @@ def attach_changelogs(
         if isinstance(histories, list) and (not isinstance(total, int) or total <= len(histories)):
             issue["changelog"] = _complete(histories)
             continue
-        # Quirk: the embedded changelog is one partial page; fetch the whole history.
-        full = _per_issue(transport, deployment, str(issue["id"]))
+        # Quirk: the changelog embedded in a search is one partial page; fetch the whole history.
+        full, latest_total = _per_issue(transport, deployment, str(issue["id"]))
+        total = latest_total if isinstance(latest_total, int) else total
         if isinstance(total, int) and len(full) < total:
             raise IncompletePullError(
                 f"changelog of issue {issue.get('key')} has {total} entries but only "

@@ -44,6 +44,7 @@ class JiraSandbox:
         max_results: int = 1000,
         changelog_embed_limit: int | None = None,
         extra_histories: int = 0,
+        single_issue_embed_limit: int = 0,
         port: int = 0,
     ) -> None:
         self.deployment = deployment
@@ -60,6 +61,7 @@ class JiraSandbox:
             max_results=max_results,
             changelog_embed_limit=changelog_embed_limit,
             extra_histories=extra_histories,
+            single_issue_embed_limit=single_issue_embed_limit,
         )
         self.oauth = oauth
         self.rotations: list[OAuth2Token] = []

@@ -175,6 +175,7 @@ class JiraApp:
         max_results: int = 1000,
         changelog_embed_limit: int | None = None,
         extra_histories: int = 0,
+        single_issue_embed_limit: int = 0,
     ) -> None:
         self.cloud = cloud
         self.tz = tz
@@ -184,6 +185,7 @@ class JiraApp:
         self.gate = _FaultGate(faults) if faults is not None else None
         self.max_results = max_results
         self.embed_limit = changelog_embed_limit or (40 if cloud else 100)
+        self.single_limit = single_issue_embed_limit
         self.extra_histories = extra_histories
         self.base_url = "http://127.0.0.1"
         self.renderer = Renderer(cloud=cloud, base_url=self.base_url, tz=tz)
@@ -430,13 +432,16 @@ class JiraApp:
         return wanted - {"id", "key"}
 
     def _render(
-        self, item: TruthItem, fields: set[str] | None, expand: list[str]
+        self, item: TruthItem, fields: set[str] | None, expand: list[str], *, single: bool = False
     ) -> dict[str, Any]:
         parent = self.index.item(item.parent) if item.parent else None
         body = self.renderer.issue(item, parent, fields)
         if "changelog" in expand:
             histories = self.renderer.histories(item, self.extra_histories)
-            recent = histories[-self.embed_limit :]
+            # Quirk reproduced: searches embed a partial changelog; Data Center's single-issue
+            # GET embeds all of it (unless the site caps it too: `single_issue_embed_limit`).
+            limit = self.single_limit if single and not self.cloud else self.embed_limit
+            recent = histories[-limit:] if limit else histories
             body["changelog"] = {
                 "startAt": 0,
                 "maxResults": len(recent),
@@ -547,7 +552,8 @@ class JiraApp:
         if item is None:
             return _error(404, "Issue does not exist or you do not have permission to see it.")
         fields = self._wanted_fields(request.param("fields"), "*all")
-        return json_response(self._render(item, fields, _csv(request.param("expand"))))
+        expand = _csv(request.param("expand"))
+        return json_response(self._render(item, fields, expand, single=True))
 
     def issue_changelog(self, request: SandboxRequest, v: str, ref: str) -> SandboxResponse:
         item = self._item(ref)
