@@ -358,7 +358,7 @@ class Transport:
             requests.exceptions.ChunkedEncodingError,
         ) as exc:
             error = SourceConnectionError(
-                f"{type(exc).__name__}: {redact_text(str(exc))[:200]}",
+                f"{type(exc).__name__}: {_root_cause(exc)}",
                 context=self._context(method, url, endpoint),
             )
             raise _Retryable(error) from None
@@ -367,7 +367,7 @@ class Transport:
             raise _Retryable(exc) from None
         except requests.RequestException as exc:
             raise SourceConnectionError(
-                f"{type(exc).__name__}: {redact_text(str(exc))[:200]}",
+                f"{type(exc).__name__}: {_root_cause(exc)}",
                 context=self._context(method, url, endpoint),
             ) from None
         elapsed = self._clock() - started
@@ -545,3 +545,25 @@ def _refresh_after_401(
     if inspect.signature(refresh).parameters:
         return bool(refresh(failed))
     return bool(refresh())
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost reason of a requests/urllib3 error ("Connection refused", "timed out").
+
+    requests wraps urllib3 wraps socket errors, and the outer text is a long pool description
+    whose useful end gets lost when a log line is cut; the innermost cause says what happened.
+    """
+    inner: BaseException = exc
+    seen: set[int] = set()
+    while id(inner) not in seen:
+        seen.add(id(inner))
+        nested = inner.args[0] if inner.args and isinstance(inner.args[0], BaseException) else None
+        nxt = getattr(inner, "reason", None) or nested or inner.__cause__ or inner.__context__
+        if not isinstance(nxt, BaseException):
+            break
+        inner = nxt
+    text = str(inner)
+    if inner is not exc:
+        # urllib3 prefixes "<HTTPConnection(host=..., port=...)>: "; keep the OS's words.
+        text = text.rsplit(">: ", 1)[-1]
+    return redact_text(text)[:300]

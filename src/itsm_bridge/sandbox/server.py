@@ -23,6 +23,7 @@ import collections
 import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -218,6 +219,14 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
     owner: SandboxServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client killed or timed out mid-response is normal here (kill/resume and fault
+        # tests do it on purpose); anything else still gets the stdlib's traceback.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class SandboxServer:
