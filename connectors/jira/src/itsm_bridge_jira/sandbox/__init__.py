@@ -45,6 +45,7 @@ class JiraSandbox:
         changelog_embed_limit: int | None = None,
         extra_histories: int = 0,
         single_issue_embed_limit: int = 0,
+        offset_tokens: bool = False,
         port: int = 0,
     ) -> None:
         self.deployment = deployment
@@ -62,6 +63,7 @@ class JiraSandbox:
             changelog_embed_limit=changelog_embed_limit,
             extra_histories=extra_histories,
             single_issue_embed_limit=single_issue_embed_limit,
+            offset_tokens=offset_tokens,
         )
         self.oauth = oauth
         self.rotations: list[OAuth2Token] = []

@@ -176,8 +176,12 @@ class JiraApp:
         changelog_embed_limit: int | None = None,
         extra_histories: int = 0,
         single_issue_embed_limit: int = 0,
+        offset_tokens: bool = False,
     ) -> None:
         self.cloud = cloud
+        # Cloud's tokens are opaque; offset_tokens models the pessimistic reading (an offset in
+        # disguise, which skips a record whenever an earlier one leaves the result).
+        self.offset_tokens = offset_tokens
         self.tz = tz
         self.auth = auth
         self.oauth = oauth
@@ -489,7 +493,7 @@ class JiraApp:
                 offset = int(state.get("o", 0))
             except (ValueError, KeyError, TypeError, IndexError):
                 return _error(400, "The provided next page token is invalid or expired.")
-        if self.index.fast(query):
+        if self.index.fast(query) and not self.offset_tokens:
             hits, more = self.index.page_after(query, after, limit)
             next_state: dict[str, Any] | None = (
                 {"j": digest, "a": [hits[-1][0].updated, hits[-1][0].id]} if more and hits else None
