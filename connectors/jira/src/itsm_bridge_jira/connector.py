@@ -336,7 +336,7 @@ class JiraConnector(Connector):
         if opts.census:
             # Exact lower bound: the minute-widened records before `lo` are not missing.
             missing = self._census(site, run, lambda position: jql(position or lo, hi, True))
-            for page in self._fetch_ids(site, run, missing, jql, worklogs, expand):
+            for page in self._fetch_ids(site, run, missing, worklogs, expand):
                 yield page
             window = f"[{lo.isoformat() if lo else '-inf'}, {hi.isoformat()})"
             fetched = sum(1 for i in run.census_ids if i in run.emitted)
@@ -525,7 +525,6 @@ class JiraConnector(Connector):
         site: Site,
         run: _Run,
         ids: Sequence[str],
-        jql: Any,
         worklogs: Mapping[str, list[dict[str, Any]]] | None,
         expand: Sequence[str],
     ) -> Iterator[Page]:

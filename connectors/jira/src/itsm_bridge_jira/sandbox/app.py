@@ -623,8 +623,8 @@ class JiraApp:
             if self.store.is_hidden(item):
                 continue
             for worklog in self.renderer.worklogs(item):
-                when = self.renderer.epoch(worklog["updated"])
-                out.append((int(when * 1000), worklog))
+                when = datetime.strptime(worklog["updated"], "%Y-%m-%dT%H:%M:%S.%f%z")
+                out.append((epoch_ms(when), worklog))
         out.sort(key=lambda pair: (pair[0], int(pair[1]["id"])))
         with self._lock:
             self._worklog_cache = (self.store.revision, out)

@@ -15,7 +15,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
+from itsm_bridge._time import to_epoch_ms
 from itsm_bridge.sandbox import TruthItem
 from itsm_bridge_jira.sandbox.jql import Doc, Query
 from itsm_bridge_jira.sandbox.render import (
@@ -31,11 +33,13 @@ __all__ = ["SearchIndex", "epoch_ms"]
 _PRIORITY_RANK = {"1": 1, "2": 2, "3": 3, "4": 4, "5": 5}
 
 
-def epoch_ms(value: object) -> int:
-    from datetime import datetime
+def epoch_ms(value: datetime) -> int:
+    """Milliseconds since the epoch, truncated as Jira's millisecond timestamps are.
 
-    assert isinstance(value, datetime)
-    return int(value.timestamp() * 1000)
+    Integer arithmetic: ``int(ts * 1000)`` on a float can land one millisecond below the
+    rendered value, and a record would then sit on the wrong side of a window bound.
+    """
+    return to_epoch_ms(value)
 
 
 @dataclass(frozen=True)
