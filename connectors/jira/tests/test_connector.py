@@ -367,3 +367,23 @@ def test_public_names() -> None:
     for name in itsm_bridge_jira.__all__:
         assert getattr(itsm_bridge_jira, name) is not None, name
     assert ib.connector_class("jira") is itsm_bridge_jira.JiraConnector
+
+
+def test_server_time_falls_back_to_the_date_header() -> None:
+    import responses
+    from itsm_bridge_jira.deployment import Deployment, server_time
+
+    with responses.RequestsMock() as mock:
+        mock.get(
+            "https://jira.example.com/rest/api/2/serverInfo",
+            json={"version": "8.20.0", "deploymentType": "Server"},
+            headers={"Date": "Mon, 05 Jan 2026 10:00:07 GMT"},
+        )
+        mock.get(
+            "https://jira.example.com/rest/api/2/serverInfo",
+            json={"serverTime": "2026-01-05T15:30:07.250+0530"},
+        )
+        transport = Transport("https://jira.example.com", connector="jira")
+        dc = Deployment("datacenter")
+        assert server_time(transport, dc) == datetime(2026, 1, 5, 10, 0, 7, tzinfo=UTC)
+        assert server_time(transport, dc) == datetime(2026, 1, 5, 10, 0, 7, 250000, tzinfo=UTC)

@@ -320,11 +320,18 @@ class JiraConnector(Connector):
             worklogs = worklogs_since(self.transport, site.deployment, since_ms)
 
         expand = ["changelog"] if opts.changelog and not site.deployment.cloud else []
+
+        def main_from(position: datetime | None) -> str:
+            # A restart resumes at a record's own `updated`: exact, nothing to widen.
+            if position is not None and (lo is None or position > lo):
+                return jql(position, hi, True)
+            return jql(lo, hi)
+
         # 1. the main pass
         for records in search_pages(
             self.transport,
             site.deployment,
-            lambda position: jql(position or lo, hi),
+            main_from,
             fields=site.fields,
             page_size=opts.page_size,
             expand=expand,

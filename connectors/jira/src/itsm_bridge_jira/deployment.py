@@ -11,7 +11,8 @@ serverInfo: https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-grou
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 from itsm_bridge import EndpointNotFoundError, ResponseFormatError, Transport
@@ -85,6 +86,20 @@ def _time_of(info: dict[str, Any]) -> datetime | None:
 
 
 def server_time(transport: Transport, deployment: Deployment) -> datetime | None:
-    """The server's clock now (``serverTime``, in the server's or account's offset)."""
-    info = transport.get(f"{deployment.api}/serverInfo", endpoint="serverInfo").data
-    return _time_of(info) if isinstance(info, dict) else None
+    """The server's clock now: ``serverTime``, else the response's ``Date`` header.
+
+    Windows close on the server's clock, never the client's, so a skewed laptop or container
+    clock cannot move a window's end past records the server has not finished writing.
+    """
+    response = transport.get(f"{deployment.api}/serverInfo", endpoint="serverInfo")
+    info = response.data
+    reported = _time_of(info) if isinstance(info, dict) else None
+    if reported is not None:
+        return reported
+    header = response.headers.get("Date")
+    if not header:
+        return None
+    try:
+        return parsedate_to_datetime(header).astimezone(UTC)
+    except (TypeError, ValueError, IndexError):
+        return None
