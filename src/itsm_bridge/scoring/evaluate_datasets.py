@@ -312,7 +312,7 @@ def run_tune(data: Path) -> None:
     forced = Thresholds(0.5, 0.5)
     grids = {
         "model alone": (RuleSet.empty(), (3.0, 10.0, 30.0, 100.0), (3000, 10000)),
-        "rules + residual model": (RuleSet.default(), (10.0, 30.0, 100.0), (10000,)),
+        "rules + residual model": (RuleSet.default(), (10.0, 30.0, 100.0), (3000, 10000)),
     }
     for name, (rules, cs, lengths) in grids.items():
         print(f"  {name}:")

@@ -47,8 +47,8 @@ class TrainingParams:
     C: float = 10.0
     min_df: int = 2
     ngrams: int = 2
-    title_features: bool = False
-    max_chars: int = 10000
+    title_features: bool = True
+    max_chars: int = 3000
     sublinear_tf: bool = True
     max_features: int | None = None
     epochs: int = 50
