@@ -25,14 +25,17 @@ __all__ = [
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_fromisoformat = datetime.fromisoformat
 
 
 def value(raw: Mapping[str, Any], name: str) -> str:
     """The raw value of ``name`` ("" when absent or empty)."""
-    field = raw.get(name)
+    field: Any = raw.get(name)
+    # Exact-class checks first: this runs ~30 times per record, and isinstance() against the
+    # Mapping ABC costs more than the rest of the function.
     if field.__class__ is str:
         return field
-    if isinstance(field, Mapping):
+    if field.__class__ is dict or isinstance(field, Mapping):
         field = field.get("value")
         if field.__class__ is str:
             return field
@@ -65,6 +68,13 @@ def text(raw: Mapping[str, Any], name: str) -> str | None:
 
 def parse_utc(text_value: str) -> datetime | None:
     """A raw ``YYYY-MM-DD HH:MM:SS`` (UTC by contract) or ``YYYY-MM-DD`` value; "" is None."""
+    if len(text_value) == 19 and text_value[10] == " ":
+        # The raw shape of every datetime field: appending the zone lets fromisoformat build the
+        # aware value in one C call (datetime.replace(tzinfo=...) costs ~5x as much).
+        try:
+            return _fromisoformat(text_value + "+00:00")
+        except ValueError:
+            pass  # not that shape after all: the general path decides
     stripped = text_value.strip()
     if not stripped:
         return None
