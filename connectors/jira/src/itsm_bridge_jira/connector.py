@@ -402,10 +402,12 @@ class JiraConnector(Connector):
         if run.floor is not None and watermark < run.floor:
             watermark = run.floor  # a server clock behind the cursor must not move it back
         boundary = tuple(sorted(i for i, when in run.emitted.items() if when == watermark))
+        # window_end: where this pull's window closed. The watermark is below it only when an
+        # issue already returned changed again during the pull (the next pull reads it).
         cursor = Cursor(
             watermark=watermark,
             boundary_ids=boundary,
-            state={"deployment": site.deployment.kind},
+            state={"deployment": site.deployment.kind, "window_end": hi.isoformat()},
         )
         return Page(run.kind, (), (), cursor=cursor, final=True)
 
