@@ -387,3 +387,47 @@ def test_server_time_falls_back_to_the_date_header() -> None:
         dc = Deployment("datacenter")
         assert server_time(transport, dc) == datetime(2026, 1, 5, 10, 0, 7, tzinfo=UTC)
         assert server_time(transport, dc) == datetime(2026, 1, 5, 10, 0, 7, 250000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("raw", "category"),
+    [
+        ("Keep the lights on", "run"),
+        ("KTLO", "run"),
+        ("Run the Business (RTB)", "run"),
+        ("Tech debt", "run"),
+        ("Growth", "grow"),
+        ("Grow", "grow"),
+        ("Enhancement", "grow"),
+        ("Innovation", "transform"),
+        ("Transform", "transform"),
+        ("Strategic / new product", "transform"),
+        ("Something else", None),
+    ],
+)
+def test_default_investment_values(raw: str, category: str | None) -> None:
+    from itsm_bridge_jira.mapping import DEFAULT_INVESTMENT_MAP, portfolio_category
+
+    assert portfolio_category(raw, DEFAULT_INVESTMENT_MAP) == category
+
+
+def test_atlassian_oauth_helper_speaks_json_to_the_token_endpoint(
+    company_items: list[TruthItem],
+) -> None:
+    from itsm_bridge_jira import atlassian_oauth, cloud_api_url
+
+    assert cloud_api_url("abc-123") == "https://api.atlassian.com/ex/jira/abc-123"
+    saved: list[OAuth2Token] = []
+    with make_sandbox(company_items[:30], oauth=True) as sandbox:
+        creds = sandbox.credentials
+        auth = atlassian_oauth(
+            client_id=creds.client_id,
+            client_secret=creds.client_secret,
+            refresh_token=creds.initial_refresh_token,
+            on_token=saved.append,
+            token_url=sandbox.url + "/oauth/token",
+        )
+        conn = ib.connect("jira", sandbox.url, auth=auth, **sandbox.connect_options())
+        assert len(list(conn.pull(kinds=["project", "task"]))) > 0
+        assert creds.grants == 1
+    assert saved[0].refresh_token in creds.refresh_tokens

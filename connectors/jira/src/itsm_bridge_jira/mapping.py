@@ -235,10 +235,11 @@ def portfolio_category(raw_value: str | None, table: Mapping[str, str]) -> str |
     key = normalise_value(raw_value)
     if key in table:
         return table[key]
-    for part in re.split(r"[/,;:|()-]", key):
-        part = part.strip()
-        if part in table:
-            return table[part]
+    # "Run the Business (RTB)", "Strategic / new product": try each part.
+    for part in re.split(r"[/,;:|()\[\]-]", raw_value):
+        normalised = normalise_value(part)
+        if normalised in table:
+            return table[normalised]
     return None
 
 
