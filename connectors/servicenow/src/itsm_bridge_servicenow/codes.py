@@ -115,18 +115,28 @@ class StateCode:
     table: str
 
 
+_MAX_ANSWERS = 4096
+
+
 def _norm(label: str | None) -> str:
     return " ".join((label or "").lower().replace("-", " ").split())
 
 
 @dataclass(frozen=True)
 class CodeBook:
-    """The code tables in force for one connector: the defaults plus the instance's overrides."""
+    """The code tables in force for one connector: the defaults plus the instance's overrides.
+
+    Read-only once built: :meth:`state` remembers its answers.
+    """
 
     states: Mapping[str, Mapping[str, tuple[Status, str]]] = field(
         default_factory=lambda: DEFAULT_STATE_TABLES
     )
     priority: Mapping[str, tuple[int, str]] = field(default_factory=lambda: DEFAULT_PRIORITY)
+    # (tables, code, label) -> entry: a pull asks the same few questions for every record.
+    _answers: dict[tuple[Sequence[str], str, str | None], StateCode | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def build(
@@ -150,6 +160,19 @@ class CodeBook:
         Several tables can share a code with different meanings (change state model vs legacy);
         the instance's own label decides when it is known.
         """
+        question = (tables, code, label)
+        try:
+            return self._answers[question]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable tables: answer without remembering
+            return self._state(tables, code, label)
+        answer = self._state(tables, code, label)
+        if len(self._answers) < _MAX_ANSWERS:  # labels come from the instance: stay bounded
+            self._answers[question] = answer
+        return answer
+
+    def _state(self, tables: Sequence[str], code: str, label: str | None) -> StateCode | None:
         candidates = [
             (name, self.states[name][code])
             for name in tables

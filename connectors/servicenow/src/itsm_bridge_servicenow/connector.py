@@ -157,10 +157,9 @@ class ServiceNowConnector(Connector):
         return list(self._specs[kind])
 
     def map_record(self, kind: Kind, raw: Mapping[str, Any]) -> WorkItem:
-        specs = self.tables(kind)
         spec = self._by_table.get(value(raw, "sys_class_name"))
         if spec is None or spec.kind is not kind:
-            spec = specs[0]
+            spec = self.tables(kind)[0]  # (also refuses a kind this connector does not read)
         return map_row(spec, raw, self.context)
 
     def report(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -133,6 +134,16 @@ class TableSpec:
             names += [self.link, f"{self.link}.sys_class_name"]
         names += [f for _, f in self.investment] + [f for _, f in self.references]
         names += self.extra_fields
+        return tuple(dict.fromkeys(names))
+
+    @cached_property
+    def reference_fields(self) -> tuple[str, ...]:
+        """The references whose sys_ids the mapper keeps in ``extra["refs"]``, in order."""
+        names = ["assignment_group", "assigned_to", "business_service"]
+        names += [*self.requester, *self.parent]
+        names += [self.project] if self.project else []
+        names += [self.link] if self.link else []
+        names += [n for _, n in self.references]
         return tuple(dict.fromkeys(names))
 
     def required_fields(self) -> frozenset[str]:
