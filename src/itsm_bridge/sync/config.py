@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -63,6 +64,7 @@ __all__ = [
 ]
 
 KEYRING_SERVICE = "itsm-bridge"
+_MAX_NAME = 100  # a source name prefixes every stored id
 _SECRET_KEYS = {
     "password",
     "token",
@@ -165,7 +167,7 @@ def make_auth(settings: AuthSettings, *, source: str) -> requests.auth.AuthBase 
 class SourceConfig(AuthSettings):
     """One ``[[source]]`` table."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    name: str = Field(min_length=1, max_length=_MAX_NAME, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
     connector: str
     url: str
     kinds: list[str] | None = None
@@ -177,8 +179,9 @@ class SourceConfig(AuthSettings):
     @classmethod
     def _no_literal_secrets(cls, data: Any) -> Any:
         if isinstance(data, dict):
+            options = data.get("options")
             literal = sorted(_SECRET_KEYS & set(data)) + sorted(
-                _SECRET_KEYS & set(data.get("options") or {})
+                _SECRET_KEYS & set(options if isinstance(options, dict) else {})
             )
             if literal:
                 raise ValueError(
@@ -222,8 +225,15 @@ def load_config(path: str | os.PathLike[str]) -> SyncConfig:
         raise ConfigurationError(f"config file {file} does not exist") from None
     except OSError as exc:
         raise ConfigurationError(f"cannot read config file {file}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidOptionsError(
+            f"{file} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}); TOML files are UTF-8"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise InvalidOptionsError(f"{file} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise InvalidOptionsError(f"{file}: values nested too deeply for a config file") from None
     try:
         return SyncConfig.model_validate({**data, "base_dir": file.resolve().parent})
     except ValidationError as exc:
@@ -238,8 +248,11 @@ def _where(loc: Sequence[Any], data: dict[str, Any]) -> str:
     parts = [str(p) for p in loc]
     if len(parts) >= 2 and parts[0] == "source" and parts[1].isdigit():
         index = int(parts[1])
-        sources = data.get("source") or []
-        name = sources[index].get("name") if index < len(sources) else None
+        sources = data.get("source")
+        entry = sources[index] if isinstance(sources, list) and index < len(sources) else None
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not (isinstance(name, str) and 0 < len(name) <= _MAX_NAME):
+            name = None  # a name that is itself the problem is not repeated
         parts = [f"source {name or index}", *parts[2:]]
     return ".".join(parts) or "<file>"
 
@@ -247,8 +260,22 @@ def _where(loc: Sequence[Any], data: dict[str, Any]) -> str:
 def build_connector(source: SourceConfig) -> Connector:
     if "source" in source.options:
         raise InvalidOptionsError(f"source {source.name}: the source name is `name`, not an option")
-    auth = make_auth(source.auth_settings(), source=source.name)
-    return connect(source.connector, source.url, auth=auth, source=source.name, **source.options)
+    with _naming(source.name):
+        auth = make_auth(source.auth_settings(), source=source.name)
+        return connect(
+            source.connector, source.url, auth=auth, source=source.name, **source.options
+        )
+
+
+@contextmanager
+def _naming(name: str) -> Iterator[None]:
+    """Prefix a configuration error with the source it belongs to (a file lists many)."""
+    try:
+        yield
+    except ConfigurationError as exc:
+        if f"source {name}" in exc.message or f"of {name} " in exc.message:
+            raise  # already named (make_auth, read_secret)
+        raise type(exc)(f"source {name}: {exc.message}", context=exc.context) from None
 
 
 def sync_sources(
@@ -275,8 +302,9 @@ def sync_sources(
         chosen = [s for s in chosen if s.name in only]
     connectors = [connector_factory(s) for s in chosen]
     for src, conn in zip(chosen, connectors):
-        parse_kinds(src.kinds, conn.kinds)
-        parse_since(src.since)
+        with _naming(src.name):
+            parse_kinds(src.kinds, conn.kinds)
+            parse_since(src.since)
     owned = store is None
     db = store or Store(config.store_path)
     try:
