@@ -197,6 +197,11 @@ class RuleSet:
             text = file.read_text(encoding="utf-8")
         except OSError as exc:
             raise InvalidOptionsError(f"{file}: cannot read rules file: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise InvalidOptionsError(
+                f"{file}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                f"{exc.start}); rules files are UTF-8 TOML"
+            ) from None
         return base.extend(_parse_toml(text, str(file)), source=str(file))
 
     @classmethod
@@ -298,6 +303,8 @@ def _parse_toml(text: str, source: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidOptionsError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise InvalidOptionsError(f"{source}: values nested too deeply for a rules file") from None
 
 
 def _check_keys(
