@@ -222,7 +222,12 @@ def map_row(spec: TableSpec, raw: Mapping[str, Any], ctx: MappingContext) -> Wor
 
 def _first_hours(values: dict[str, str], names: tuple[str, ...]) -> float | None:
     for name in names:
-        hours = duration_hours(values.get(name, ""))
+        try:
+            hours = duration_hours(values.get(name, ""))
+        except ValueError as exc:  # a duration ServiceNow would never send: bad data, named
+            raise MappingError(
+                f"field {name!r}: {exc}", record=values.get("number") or values.get("sys_id")
+            ) from None
         if hours:
             return hours
     return None
