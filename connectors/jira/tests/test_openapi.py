@@ -3,6 +3,7 @@ validates against Atlassian's OpenAPI document (shared/data/jira-cloud-openapi).
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,8 @@ import requests
 from itsm_bridge_jira.sandbox import JiraSandbox, make_sandbox
 
 import itsm_bridge as ib
-from itsm_bridge import Kind
-from itsm_bridge.sandbox import TruthItem, generate_company
+from itsm_bridge import Kind, RetryPolicy, Transport
+from itsm_bridge.sandbox import FaultPlan, TruthItem, generate_company
 
 from .conftest import OpenApi
 
@@ -37,12 +38,22 @@ def _validate_traffic(sandbox: JiraSandbox, openapi: OpenApi) -> tuple[int, int]
 
 
 def test_connector_requests_and_sandbox_responses_follow_the_document(openapi: OpenApi) -> None:
-    with make_sandbox(_items(), timezone="Asia/Kolkata", deployment="cloud") as sandbox:
+    faults = FaultPlan(seed=5, p_429=0.05, burst_429=1, retry_after=0, p_update_during_paging=0.2)
+    with make_sandbox(
+        _items(), faults=faults, timezone="Asia/Kolkata", deployment="cloud"
+    ) as sandbox:
         sandbox.app.record = True
+        transport = Transport(
+            sandbox.url,
+            auth=sandbox.auth(),
+            connector="jira",
+            allow_insecure_http=True,
+            retry=RetryPolicy(initial_wait=0.01, max_wait=0.05),
+        )
         conn = ib.connect(
             "jira",
             sandbox.url,
-            auth=sandbox.auth(),
+            transport=transport,
             changelog=True,
             worklogs=True,
             page_size=50,
@@ -74,6 +85,8 @@ def test_connector_requests_and_sandbox_responses_follow_the_document(openapi: O
     assert "/rest/api/3/search" not in paths  # never the removed search
     assert requests_checked > 20
     assert responses_checked == requests_checked
+    statuses = Counter(status for _, _, status, _ in sandbox.app.responses)
+    assert statuses[429] == faults.injected["429"] > 0  # Jira-style 429s validated too
 
 
 def test_other_sandbox_endpoints_follow_the_document(openapi: OpenApi) -> None:
