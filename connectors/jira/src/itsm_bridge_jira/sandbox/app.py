@@ -121,7 +121,8 @@ class SandboxAuth:
 
 
 class _FaultGate:
-    """Lets the server inject drops and 5xx, and hands 429s to the app to answer Jira-style."""
+    """Lets the server drop, truncate or answer HTML, and hands 429s and 5xx to the app, which
+    answers them the way Jira does (its headers and error envelope)."""
 
     def __init__(self, plan: FaultPlan) -> None:
         self.plan = plan
@@ -130,12 +131,12 @@ class _FaultGate:
     def draw(self, request: SandboxRequest | None = None) -> Fault | None:
         fault = self.plan.draw(request)
         self.local.fault = None
-        if fault is not None and fault.kind == "429":
+        if fault is not None and fault.kind in ("429", "5xx"):
             self.local.fault = fault
             return Fault("latency", latency=fault.latency) if fault.latency else None
         return fault
 
-    def take_429(self) -> Fault | None:
+    def take(self) -> Fault | None:
         fault: Fault | None = getattr(self.local, "fault", None)
         self.local.fault = None
         return fault
@@ -236,9 +237,13 @@ class JiraApp:
                 query = {k: v if len(v) > 1 else v[0] for k, v in request.query.items()}
                 body = request.json() if request.body else None
                 self.requests.append((request.method, request.path, query, body))
-        fault = self.gate.take_429() if self.gate is not None else None
-        if fault is not None:
+        fault = self.gate.take() if self.gate is not None else None
+        if fault is not None and fault.kind == "429":
             response = self._rate_limited(fault.retry_after)
+        elif fault is not None:
+            response = _error(fault.status, "Service Unavailable: please retry shortly.")
+            if fault.status == 503:
+                response.headers["Retry-After"] = "0"  # Cloud sends Retry-After on some 503s
         elif not request.path.startswith("/oauth/") and not self._authorised(request):
             response = _error(
                 401, "You are not authenticated. Authentication required to perform this operation."
