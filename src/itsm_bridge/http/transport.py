@@ -35,6 +35,7 @@ import inspect
 import ipaddress
 import logging
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -340,6 +341,8 @@ class Transport:
                     auth=use_auth,
                     timeout=self.timeout,
                     stream=True,
+                    # per request: requests lets REQUESTS_CA_BUNDLE override session.verify
+                    verify=self.session.verify,
                 )
                 try:
                     body = self._read_body(response, method, url, endpoint)
@@ -347,7 +350,7 @@ class Transport:
                     response.close()
         except requests.exceptions.SSLError as exc:
             raise SourceConnectionError(
-                f"TLS verification failed: {type(exc).__name__} (supply the CA bundle with "
+                f"TLS verification failed: {_tls_reason(exc)} (supply the CA bundle with "
                 "verify=PATH, never disable verification against production)",
                 context=self._context(method, url, endpoint),
             ) from None
@@ -499,6 +502,23 @@ class Transport:
         if 400 <= status < 500:
             return ConfigurationError(f"request rejected ({status})", context=context)
         return ServerError(f"server error {status}", context=context)
+
+
+def _tls_reason(exc: BaseException) -> str:
+    """What the TLS check said (expired, wrong host, unknown issuer), from urllib3's wrapping."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLCertVerificationError) and seen.verify_message:
+            return str(seen.verify_message)
+        if isinstance(seen, ssl.SSLError) and seen.reason:
+            return str(seen.reason)
+        nested = getattr(seen, "reason", None)
+        if not isinstance(nested, BaseException):
+            nested = next((a for a in seen.args if isinstance(a, BaseException)), None)
+        seen = nested or seen.__cause__ or seen.__context__
+    return type(exc).__name__
 
 
 def _encoding_problem(body: bytes, content_type: str) -> str | None:
