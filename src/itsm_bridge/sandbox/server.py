@@ -23,6 +23,7 @@ import collections
 import contextlib
 import json
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -113,6 +114,9 @@ class _Handler(BaseHTTPRequestHandler):
         # delayed ACK add ~40 ms to every keep-alive request on loopback.
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if isinstance(self.connection, ssl.SSLSocket):
+            # TLS: the handshake runs here, in the connection's thread, under its timeout
+            self.connection.do_handshake()
         self.server.owner._track(self.connection)
 
     def finish(self) -> None:
@@ -220,11 +224,20 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     owner: SandboxServer
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = super().get_request()
+        if self.owner.tls is not None:
+            conn = self.owner.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        return conn, address
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client killed or timed out mid-response is normal here (kill/resume and fault
-        # tests do it on purpose); anything else still gets the stdlib's traceback.
+        # tests do it on purpose), as is a client refusing our certificate (TLS tests);
+        # anything else still gets the stdlib's traceback.
         exc = sys.exc_info()[1]
-        if isinstance(exc, (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)):
+        if isinstance(
+            exc, (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, ssl.SSLError)
+        ):
             return
         super().handle_error(request, client_address)
 
@@ -233,7 +246,8 @@ class SandboxServer:
     """Serve ``app`` on a loopback port (free unless ``port`` is given) in a background thread.
 
     ``sleep`` is how injected latency waits (tests may pass a recorder). ``hits`` counts requests
-    by path; ``requests``, ``in_flight`` and ``max_in_flight`` count all of them.
+    by path; ``requests``, ``in_flight`` and ``max_in_flight`` count all of them. ``tls`` (a
+    server-side ``ssl.SSLContext``) serves HTTPS instead of HTTP, for TLS verification tests.
     """
 
     def __init__(
@@ -244,9 +258,11 @@ class SandboxServer:
         host: str = "127.0.0.1",
         port: int = 0,
         sleep: Callable[[float], None] = time.sleep,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.app = app
         self.faults = faults
+        self.tls = tls
         self.host = host
         self.sleep = sleep
         self.requests = 0
@@ -297,7 +313,7 @@ class SandboxServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls is not None else 'http'}://{self.host}:{self.port}"
 
     def start(self) -> SandboxServer:
         if self._server is not None:
