@@ -44,6 +44,14 @@ def server_time(response: HttpResponse) -> datetime | None:
         return None
 
 
+def _total(response: HttpResponse) -> int | None:
+    """``X-Total-Count``, or None where the instance did not send a usable one."""
+    header = response.headers.get("X-Total-Count")
+    if header is None or not header.strip().isdigit():
+        return None
+    return int(header)
+
+
 class TableApi:
     """Pages, counts and probes for one instance; shared by every worker of a pull."""
 
@@ -55,9 +63,19 @@ class TableApi:
         self.page_sizes: dict[str, int] = {}
 
     def page(
-        self, spec: TableSpec, fields: str, size: PageSize, query: str, offset: int
+        self,
+        spec: TableSpec,
+        fields: str,
+        size: PageSize,
+        query: str,
+        offset: int,
+        count: bool = False,
     ) -> Fetched:
-        """One Table API page, halving the page size while the instance cancels the transaction."""
+        """One Table API page, halving the page size while the instance cancels the transaction.
+
+        ``count`` asks for ``X-Total-Count`` (a ``select count(*)`` on the instance, so only where
+        it saves a request).
+        """
         while True:
             limit = size.current
             params: dict[str, Any] = {
@@ -66,7 +84,7 @@ class TableApi:
                 "sysparm_limit": limit,
                 "sysparm_display_value": "all",
                 "sysparm_exclude_reference_link": "true",
-                "sysparm_no_count": "true",
+                "sysparm_no_count": "false" if count else "true",
                 "sysparm_suppress_pagination_header": "true",
             }
             if offset:
@@ -78,7 +96,9 @@ class TableApi:
                 accept=(408, 500),
             )
             if response.status < 300:
-                return Fetched(self.result_list(spec.table, response), limit, server_time(response))
+                rows = self.result_list(spec.table, response)
+                total = _total(response) if count else None
+                return Fetched(rows, limit, server_time(response), total)
             message = self._envelope_message(response)
             if any(marker in message.lower() for marker in _CANCELLED):
                 # Quirk: a page too large to build within the REST quota is cancelled (A12, #4).

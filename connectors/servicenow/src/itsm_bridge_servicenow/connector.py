@@ -328,7 +328,7 @@ class ServiceNowConnector(Connector):
             return read_range(
                 ranges[index],
                 spec.table,
-                lambda query, offset: self.api.page(spec, fields, size, query, offset),
+                partial(self.api.page, spec, fields, size),
                 lambda query: self.api.count(spec.table, query),
                 spec.filter,
                 stop,

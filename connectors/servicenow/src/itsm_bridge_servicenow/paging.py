@@ -6,6 +6,12 @@ short or even empty while more rows follow. A short page is never the end; an em
 range only once the Aggregate API confirms that no more than that page's rows were left (they were
 all hidden). Where more are left, the hidden block is stepped over with ``sysparm_offset``.
 
+The first page of a range asks for ``X-Total-Count`` (ACL-hidden rows included). A range closed
+in the past only loses rows while it is read (an update moves a row past the window's end), so
+once as many distinct rows as that count have been read, every row is in: the range ends without
+the empty page and the count that would otherwise confirm it. Hidden rows keep the rows read below
+the count, and the range then ends the long way.
+
 Ranges run on worker threads through the connector's one transport (so the host's rate governor
 paces them all); pages wait in a bounded queue, which keeps memory flat however far the workers
 run ahead of the consumer.
@@ -19,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from itsm_bridge import IncompletePullError
 from itsm_bridge_servicenow.query import (
@@ -37,11 +43,16 @@ __all__ = ["Fetched", "PageSize", "RangePage", "read_ids", "read_range", "run_ra
 
 @dataclass(frozen=True)
 class Fetched:
-    """One Table API page: its rows, the limit it was read with and the server's clock."""
+    """One Table API page: its rows, the limit it was read with and the server's clock.
+
+    ``total`` is ``X-Total-Count`` when it was asked for: every row matching the query, ACL-hidden
+    ones included, when the page was read.
+    """
 
     rows: list[dict[str, Any]]
     limit: int
     server_time: datetime | None
+    total: int | None = None
 
 
 @dataclass(frozen=True)
@@ -77,8 +88,13 @@ class PageSize:
             return True
 
 
-PageFetcher = Callable[[str, int], Fetched]
-"""(encoded query, offset) -> one page read at the current page size."""
+class PageFetcher(Protocol):
+    """(encoded query, offset) -> one page read at the current page size (``count``: with
+    ``X-Total-Count``)."""
+
+    def __call__(self, query: str, offset: int, count: bool = False) -> Fetched: ...
+
+
 Counter = Callable[[str], int | None]
 """encoded query -> the Aggregate API count, or None where counting is not permitted."""
 
@@ -103,11 +119,18 @@ def read_range(
 ) -> Iterator[RangePage]:
     """Pages of ``rng`` after its delivered position; the last one has ``done=True``."""
     after = rng.after
+    first = True
+    total: int | None = None  # rows of the range when its first page was read (see above)
+    read = 0
     while stop is None or not stop.is_set():
         query = keyset_query(rng.start, rng.end, after, user_filter)
-        page = fetch(query, 0)
+        page = fetch(query, 0, count=first)
+        # What is left after an empty page, if this very page counted it.
+        left = page.total if first else None
+        if first:
+            first, total = False, page.total
         if not page.rows:
-            page = _past_hidden(rng, after, query, page, fetch, count, user_filter)
+            page = _past_hidden(rng, after, query, page, fetch, count, user_filter, left)
             if not page.rows:
                 yield RangePage([], None, done=True, closed_at=page.server_time)
                 return
@@ -122,6 +145,11 @@ def read_range(
                 )
             previous = key
         after = keys[-1]
+        read += len(keys)
+        # Only a range closed in the past: rows keep arriving in the open catch-up range.
+        if rng.end is not None and total is not None and read >= total:
+            yield RangePage(page.rows, after, done=True, closed_at=page.server_time)
+            return
         yield RangePage(page.rows, after)
 
 
@@ -163,11 +191,15 @@ def _past_hidden(
     fetch: PageFetcher,
     count: Counter,
     user_filter: str,
+    left: int | None = None,
 ) -> Fetched:
-    """After an empty page: the next visible page, or the empty page if the range is over."""
-    if after is None:
+    """After an empty page: the next visible page, or the empty page if the range is over.
+
+    ``left``: the rows after ``after`` if already known (the empty page's own count).
+    """
+    if left is None and after is None:
         left = count("^".join([*window_conditions(rng.start, rng.end), user_filter]).strip("^"))
-    else:
+    elif left is None and after is not None:
         left = count(after_key(rng.start, rng.end, after, user_filter))
     if left is None:
         left = empty.limit * 2  # no count: look one page further before believing the end
