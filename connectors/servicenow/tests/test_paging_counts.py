@@ -1,0 +1,124 @@
+"""How a range ends: on its first page's X-Total-Count when it can, the long way when it must."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from itsm_bridge_servicenow.paging import Fetched, read_range
+from itsm_bridge_servicenow.ranges import Range
+
+from itsm_bridge import Kind
+from itsm_bridge.sandbox import FaultPlan, generate_items
+
+from .conftest import SandboxFactory, connect, pulled_ids
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _row(i: int) -> dict[str, Any]:
+    return {"sys_updated_on": f"2026-01-01 00:{i // 60:02d}:{i % 60:02d}", "sys_id": f"{i:032x}"}
+
+
+class FakeTable:
+    """Rows in key order, some hidden by ACLs; a page covers ``limit`` rows before hiding."""
+
+    def __init__(self, n: int, hidden: set[int] = frozenset(), limit: int = 10) -> None:  # type: ignore[assignment]
+        self.rows = [_row(i) for i in range(n)]
+        self.hidden = {self.rows[i]["sys_id"] for i in hidden}
+        self.limit = limit
+        self.fetches: list[tuple[int, bool]] = []
+        self.counts = 0
+
+    def _after(self, query: str) -> list[dict[str, Any]]:
+        if "sys_id>" not in query:
+            return self.rows
+        last = query.split("sys_id>")[1].split("^")[0]
+        return [r for r in self.rows if r["sys_id"] > last]
+
+    def fetch(self, query: str, offset: int, count: bool = False) -> Fetched:
+        self.fetches.append((offset, count))
+        left = self._after(query)
+        window = left[offset : offset + self.limit]
+        rows = [r for r in window if r["sys_id"] not in self.hidden]
+        return Fetched(rows, self.limit, NOW, len(left) if count else None)
+
+    def count(self, query: str) -> int:
+        self.counts += 1
+        return len(self._after(query))
+
+
+def _read(table: FakeTable, rng: Range) -> list[Any]:
+    return list(read_range(rng, "incident", table.fetch, table.count))
+
+
+def test_a_past_range_ends_on_its_first_page_count() -> None:
+    table = FakeTable(25)
+    pages = _read(table, Range(T0, T0 + timedelta(days=1)))
+    assert sum(len(p.rows) for p in pages) == 25
+    assert pages[-1].done
+    assert pages[-1].rows
+    assert table.fetches == [(0, True), (0, False), (0, False)]
+    assert table.counts == 0
+
+
+def test_an_empty_range_ends_on_one_counted_page() -> None:
+    table = FakeTable(0)
+    pages = _read(table, Range(T0, None))
+    assert [(p.rows, p.done, p.closed_at) for p in pages] == [([], True, NOW)]
+    assert table.fetches == [(0, True)]
+    assert table.counts == 0
+
+
+def test_hidden_rows_keep_a_range_open_until_confirmed() -> None:
+    table = FakeTable(25, hidden={21, 22, 23, 24})
+    pages = _read(table, Range(T0, T0 + timedelta(days=1)))
+    assert sum(len(p.rows) for p in pages) == 21
+    assert pages[-1].done
+    assert not pages[-1].rows
+    assert table.counts == 1  # the empty page is confirmed by the Aggregate API
+
+
+def test_a_hidden_first_page_is_stepped_over_with_its_own_count() -> None:
+    table = FakeTable(25, hidden=set(range(10)))
+    pages = _read(table, Range(T0, T0 + timedelta(days=1)))
+    assert sum(len(p.rows) for p in pages) == 15
+    assert table.fetches[:2] == [(0, True), (10, False)]
+    assert table.counts == 1  # only at the very end
+
+
+def test_the_open_catch_up_range_never_ends_on_a_stale_count() -> None:
+    # Rows keep arriving in the open range, so a count taken on its first page proves nothing
+    # about the next one: it ends on an empty page, confirmed.
+    table = FakeTable(5)
+    pages = _read(table, Range(T0, None))
+    assert [len(p.rows) for p in pages] == [5, 0]
+    assert table.fetches == [(0, True), (0, False)]
+    assert table.counts == 1
+
+
+def test_a_pull_without_acls_reads_each_page_once(sandbox: SandboxFactory) -> None:
+    items = generate_items(Kind.INCIDENT, 2_000, seed=4)
+    box = sandbox(items)
+    conn = connect(box, page_size=100, max_workers=4)
+    ids = pulled_ids(conn.pull_pages(Kind.INCIDENT))
+    assert sorted(ids) == sorted(i.uid for i in items)
+    reads = box.data_requests("incident")
+    firsts = [p for p in reads if p.get("sysparm_no_count") == "false"]
+    ranges = len(firsts) - 1  # each range's first page, and the catch-up's
+    assert 1 < ranges <= 16
+    # No range ends on an extra empty page: 20 full pages' worth of rows, at most one partial
+    # page per range, and the catch-up's one read.
+    assert len(reads) <= 20 + ranges + 1
+    assert not any(p.get("sysparm_offset") for p in reads)
+    stats = [params for _, path, params in box.app.log if path.startswith("/api/now/stats/")]
+    assert len(stats) == 2  # the window's probe and the completeness check
+
+
+def test_a_pull_with_acls_still_returns_every_visible_record(sandbox: SandboxFactory) -> None:
+    items = generate_items(Kind.INCIDENT, 1_500, seed=5)
+    box = sandbox(items, faults=FaultPlan(seed=3, acl_hidden_share=0.1))
+    conn = connect(box, page_size=50, max_workers=3)
+    ids = pulled_ids(conn.pull_pages(Kind.INCIDENT))
+    assert sorted(ids) == sorted(i.uid for i in box.visible_items())
