@@ -21,11 +21,13 @@ The hooks, deliberately few:
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import entry_points
@@ -62,6 +64,7 @@ __all__ = [
     "connector_class",
     "parse_kinds",
     "parse_since",
+    "relaxed_gc",
 ]
 
 log = logging.getLogger("itsm_bridge.connector")
@@ -212,6 +215,44 @@ class PullStats:
         }
 
 
+_gc_lock = threading.Lock()
+_gc_pulls = 0
+_gc_thresholds: tuple[tuple[int, int, int], tuple[int, int, int]] | None = None  # (saved, set)
+
+
+@contextmanager
+def relaxed_gc(young: int = 50_000) -> Iterator[None]:
+    """Run the cyclic garbage collector less often while records stream through.
+
+    A 1000-record page decodes into ~30,000 containers that reference counting frees moments
+    later; at the default young-generation threshold (700) the collector still runs every few
+    hundred allocations and traverses them, about a fifth of a pull's CPU time. Records hold no
+    reference cycles, so collecting less often frees the same memory. The setting is
+    process-wide: the thresholds in force before the first of several concurrent pulls come back
+    when the last one ends, unless someone changed them meanwhile. A collector switched off
+    (``gc.disable()`` or a threshold of 0) stays off.
+    """
+    global _gc_pulls, _gc_thresholds
+    with _gc_lock:
+        if _gc_pulls == 0:
+            saved = gc.get_threshold()
+            if 0 < saved[0] < young:
+                wanted = (young, saved[1], saved[2])
+                gc.set_threshold(*wanted)
+                _gc_thresholds = (saved, wanted)
+        _gc_pulls += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pulls -= 1
+            if _gc_pulls == 0 and _gc_thresholds is not None:
+                saved, wanted = _gc_thresholds
+                _gc_thresholds = None
+                if gc.get_threshold() == wanted:
+                    gc.set_threshold(*saved)
+
+
 def parse_kinds(kinds: Iterable[str | Kind] | None, supported: Sequence[Kind]) -> list[Kind]:
     """Validate requested kinds against what a connector supports (all of them for ``None``)."""
     if kinds is None:
@@ -337,17 +378,18 @@ class Connector(ABC):
         """
         wanted = parse_kinds(kinds, self.kinds)
         bound = parse_since(since)
-        for kind in wanted:
-            for page in self.pull_pages(kind, None, since=bound):
-                for reject in page.rejects:
-                    if on_reject is None:
-                        raise MappingError(
-                            f"cannot map {kind.value} record: {reject.reason}",
-                            source=self.source,
-                            record=reject.native_id,
-                        )
-                    on_reject(reject)
-                yield from page.items
+        with relaxed_gc():
+            for kind in wanted:
+                for page in self.pull_pages(kind, None, since=bound):
+                    for reject in page.rejects:
+                        if on_reject is None:
+                            raise MappingError(
+                                f"cannot map {kind.value} record: {reject.reason}",
+                                source=self.source,
+                                record=reject.native_id,
+                            )
+                        on_reject(reject)
+                    yield from page.items
 
     def close(self) -> None:
         self.transport.close()
