@@ -38,6 +38,7 @@ from itsm_bridge import (
     UnknownFieldError,
     WorkItem,
 )
+from itsm_bridge.connector import relaxed_gc
 from itsm_bridge_servicenow.api import TableApi
 from itsm_bridge_servicenow.codes import CodeBook
 from itsm_bridge_servicenow.dictionary import DictionaryUnreadable, FieldCatalog
@@ -215,6 +216,12 @@ class ServiceNowConnector(Connector):
 
     def pull_pages(
         self, kind: Kind, cursor: Cursor | None = None, *, since: datetime | None = None
+    ) -> Iterator[Page]:
+        with relaxed_gc():  # pages decode into short-lived containers, free of cycles
+            yield from self._pull_pages(kind, cursor, since)
+
+    def _pull_pages(
+        self, kind: Kind, cursor: Cursor | None, since: datetime | None
     ) -> Iterator[Page]:
         kind = Kind(kind)
         specs = self.tables(kind)
