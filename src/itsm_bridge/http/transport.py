@@ -167,7 +167,21 @@ class Transport:
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise ConfigurationError(f"base URL must be http(s)://host[...], got {base_url!r}")
+            raise ConfigurationError(
+                f"base URL must be http(s)://host[...], got {redact_url(base_url)!r}"
+            )
+        if parts.username is not None or parts.password is not None:
+            # requests would send them as Basic auth, and the URL ends up in every item's url
+            raise ConfigurationError(
+                f"the base URL {redact_url(base_url)} carries credentials; pass them as auth "
+                "(the CLI reads them from environment variables)"
+            )
+        if parts.query or parts.fragment:
+            # never sent (paths are joined to it), but copied into every item's url
+            raise ConfigurationError(
+                f"the base URL {redact_url(base_url)} has a query or fragment; give "
+                "scheme://host[:port][/path] only"
+            )
         if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
             raise InsecureTransportError(
                 f"refusing plain http:// to {parts.hostname}: credentials would travel in clear "
