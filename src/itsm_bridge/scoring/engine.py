@@ -628,7 +628,11 @@ class Scorer:
             for text_rule in by_atom.get(atom, ()):
                 candidates[text_rule.index] = text_rule
         from_description: list[int] = []
-        for index, t in candidates.items():
+        # Rule order, not the order phrases came out of a set (that follows PYTHONHASHSEED): the
+        # floating-point sums below, and so the last digits of the weights and the order of
+        # near-equal reasons, must not change from one process to the next.
+        for index in sorted(candidates):
+            t = candidates[index]
             if (
                 t.use_title
                 and not t.main.isdisjoint(title_hits)
