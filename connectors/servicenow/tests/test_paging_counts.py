@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from itsm_bridge_servicenow.connector import id_key
 from itsm_bridge_servicenow.paging import Fetched, read_range
 from itsm_bridge_servicenow.ranges import Range
 
@@ -122,3 +123,15 @@ def test_a_pull_with_acls_still_returns_every_visible_record(sandbox: SandboxFac
     conn = connect(box, page_size=50, max_workers=3)
     ids = pulled_ids(conn.pull_pages(Kind.INCIDENT))
     assert sorted(ids) == sorted(i.uid for i in box.visible_items())
+
+
+def test_dedupe_keys_pack_only_lowercase_hex_sys_ids() -> None:
+    sys_id = "0123456789abcdef0123456789abcdef"
+    assert id_key(sys_id) == bytes.fromhex(sys_id)
+    assert id_key("0" * 32) == bytes(16)
+    # Everything else stays itself, so two different sys_ids never share a key.
+    for other in (sys_id.upper(), "0123456789ABCDEF0123456789abcdef", " " * 32, "x" * 32, "abc"):
+        assert id_key(other) == other
+    spaced = "0123456789abcdef 0123456789abcd "  # 32 characters, 15 bytes of hex
+    assert len(spaced) == 32
+    assert id_key(spaced) == spaced

@@ -84,6 +84,22 @@ def _auth_from_options(base_url: str, options: Mapping[str, Any]) -> requests.au
     return None
 
 
+def id_key(sys_id: str) -> str | bytes:
+    """A sys_id as a dedupe key: 16 bytes for the usual 32 lowercase hex digits, else itself.
+
+    A pull remembers every sys_id it delivered; packed, a million of them take ~30 MB less.
+    Only lowercase hex is packed, so two different sys_ids never share a key.
+    """
+    if len(sys_id) == 32:
+        try:
+            packed = bytes.fromhex(sys_id)
+        except ValueError:
+            return sys_id
+        if len(packed) == 16 and (sys_id.islower() or sys_id.isdigit()):
+            return packed
+    return sys_id
+
+
 def _version(raw: Mapping[str, Any]) -> str:
     return f"{value(raw, 'sys_updated_on')}#{value(raw, 'sys_mod_count')}"
 
@@ -236,7 +252,7 @@ class ServiceNowConnector(Connector):
                 hi = lo
             state = PullState(lo=lo, hi=hi, tables=[s.table for s in specs])
             state.previous = self._delivered(cursor, lo)
-        received: set[str] = set()
+        received: set[str | bytes] = set()  # sys_ids (see id_key)
         recent: dict[str, str] = {}
         for index in range(state.table_index, len(specs)):
             spec = specs[index]
@@ -324,7 +340,7 @@ class ServiceNowConnector(Connector):
         fields: str,
         size: PageSize,
         state: PullState,
-        received: set[str],
+        received: set[str | bytes],
         recent: dict[str, str],
     ) -> Iterator[Page]:
         ranges = state.ranges
@@ -342,36 +358,55 @@ class ServiceNowConnector(Connector):
             )
 
         workers = self.options.max_workers if state.phase == "main" else 1
-        for index, page in run_ranges(todo, reader, workers):
-            items: list[WorkItem] = []
-            rejects: list[Reject] = []
-            for raw in page.rows:
-                sys_id = value(raw, "sys_id")
-                if sys_id in received:
-                    continue  # a record that moved into a later range while the pull ran
-                received.add(sys_id)
-                state.fetched[spec.table] = state.fetched.get(spec.table, 0) + 1
-                version = _version(raw)
-                if state.previous.get(sys_id) == version:
-                    continue  # delivered by the previous run, unchanged since
-                mapped = self.map_safely(kind, raw, sys_id)
-                if isinstance(mapped, Reject):
-                    rejects.append(mapped)
-                    continue
-                items.append(mapped)
-                for name in mapped.extra.get("unknown_codes", ()):
-                    self.stats.unknown_code(f"{spec.table}.{name}={value(raw, name)}")
-                if version[:19] >= recent_floor:
-                    recent[sys_id] = version
+        for index, got in run_ranges(todo, reader, workers):
+            items, rejects = self._take(kind, spec, got.rows, state, received, recent, recent_floor)
             current = ranges[index]
-            if page.key is not None:
-                current.after = page.key
-            if page.done:
-                current.done, current.closed_at = True, page.closed_at
+            if got.key is not None:
+                current.after = got.key
+            if got.done:
+                current.done, current.closed_at = True, got.closed_at
+            del got  # the raw rows go now, not when the caller asks for the next page
             self.stats.count_page(len(items), len(rejects))
             self.page_sizes[spec.table] = size.current
             cursor = Cursor(watermark=state.watermark(), state=state.to_state())
             yield Page(kind, items, rejects, cursor)
+
+    def _take(
+        self,
+        kind: Kind,
+        spec: TableSpec,
+        rows: list[dict[str, Any]],
+        state: PullState,
+        received: set[str | bytes],
+        recent: dict[str, str],
+        recent_floor: str,
+    ) -> tuple[list[WorkItem], list[Reject]]:
+        """Map a page's records that this pull has not delivered yet (each once)."""
+        items: list[WorkItem] = []
+        rejects: list[Reject] = []
+        previous = state.previous
+        fresh = 0
+        for raw in rows:
+            sys_id = value(raw, "sys_id")
+            seen = id_key(sys_id)
+            if seen in received:
+                continue  # a record that moved into a later range while the pull ran
+            received.add(seen)
+            fresh += 1
+            version = _version(raw)
+            if previous and previous.get(sys_id) == version:
+                continue  # delivered by the previous run, unchanged since
+            mapped = self.map_safely(kind, raw, sys_id)
+            if isinstance(mapped, Reject):
+                rejects.append(mapped)
+                continue
+            items.append(mapped)
+            for name in mapped.extra.get("unknown_codes", ()):
+                self.stats.unknown_code(f"{spec.table}.{name}={value(raw, name)}")
+            if version[:19] >= recent_floor:
+                recent[sys_id] = version
+        state.fetched[spec.table] = state.fetched.get(spec.table, 0) + fresh
+        return items, rejects
 
     def _check(self, kind: Kind, spec: TableSpec, state: PullState, closed: datetime) -> None:
         if self.options.completeness == "off":

@@ -150,7 +150,10 @@ def read_range(
         if rng.end is not None and total is not None and read >= total:
             yield RangePage(page.rows, after, done=True, closed_at=page.server_time)
             return
-        yield RangePage(page.rows, after)
+        rows = page.rows
+        del page, keys  # not kept alive while the next page is fetched
+        yield RangePage(rows, after)
+        del rows
 
 
 def read_ids(
@@ -226,10 +229,14 @@ def run_ranges(
     if workers <= 1 or len(indices) <= 1:
         for index in indices:
             for one in reader(index, stop):
-                yield index, one
+                handed = [(index, one)]
+                del one
+                yield handed.pop()
         return
+    # A decoded 1000-record page is ~10 MB: keep few waiting (workers block on a full queue,
+    # each holding one more). The consumer maps a page faster than the instance serves one.
     pending: queue.Queue[tuple[int, RangePage | None, BaseException | None]] = queue.Queue(
-        maxsize=workers * 2
+        maxsize=2
     )
 
     def put(item: tuple[int, RangePage | None, BaseException | None]) -> bool:
@@ -244,8 +251,11 @@ def run_ranges(
     def work(index: int) -> None:
         try:
             for page in reader(index, stop):
-                if not put((index, page, None)):
+                handed = (index, page, None)
+                del page  # held by the queue only, not while the next page is fetched
+                if not put(handed):
                     return
+                del handed
         except BaseException as exc:  # handed to the consumer, which raises it
             put((index, None, exc))
 
@@ -260,7 +270,9 @@ def run_ranges(
             assert got is not None
             if got.done:
                 finished += 1
-            yield index, got
+            handed = [(index, got)]
+            del got  # not kept alive here while the consumer works on it
+            yield handed.pop()
     finally:
         stop.set()
         while not all(f.done() for f in futures):
