@@ -16,10 +16,17 @@ __all__ = ["PhraseIndex", "inflections", "phrase_tokens", "tokenize"]
 
 _TOKEN = re.compile(r"[^\W_]+")
 _VOWELS = frozenset("aeiou")
+# For ASCII text, [^\W_] is exactly [A-Za-z0-9]: lower-case letters, keep digits, and turn every
+# other character into a space, then split. About twice as fast as the regular expression.
+_ASCII_WORDS = str.maketrans(
+    {code: (chr(code).lower() if chr(code).isalnum() else " ") for code in range(128)}
+)
 
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased word tokens (letters and digits; punctuation and hyphens split words)."""
+    if text.isascii():
+        return text.translate(_ASCII_WORDS).split()
     return _TOKEN.findall(text.lower())
 
 
