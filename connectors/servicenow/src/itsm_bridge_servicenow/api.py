@@ -26,9 +26,12 @@ from itsm_bridge_servicenow.query import count_query, keyset_query
 from itsm_bridge_servicenow.tables import TableSpec
 from itsm_bridge_servicenow.values import parse_utc, value
 
-__all__ = ["TableApi", "server_time"]
+__all__ = ["Stats", "TableApi", "server_time"]
 
 log = logging.getLogger("itsm_bridge.servicenow")
+
+Stats = tuple[int | None, str | None, datetime | None]
+"""An Aggregate API answer: the count, the oldest value asked for, and the server's clock."""
 
 _CANCELLED = ("maximum execution time", "transaction cancelled", "transaction canceled")
 
@@ -154,9 +157,7 @@ class TableApi:
             )
         return [row for row in result if isinstance(row, dict)]
 
-    def stats(
-        self, table: str, query: str, *, min_field: str | None = None
-    ) -> tuple[int | None, str | None, datetime | None]:
+    def stats(self, table: str, query: str, *, min_field: str | None = None) -> Stats:
         """Aggregate API count (and oldest ``min_field``), or Nones where it is not permitted."""
         if self.stats_denied:
             return None, None, None
@@ -194,13 +195,20 @@ class TableApi:
     def count(self, table: str, query: str) -> int | None:
         return self.stats(table, query)[0]
 
-    def probe(
-        self, spec: TableSpec, lo: datetime | None
-    ) -> tuple[datetime, int | None, datetime | None]:
-        """Server time, and the size and oldest update of the window from ``lo`` on."""
-        count, oldest, now = self.stats(
+    def window_stats(self, spec: TableSpec, lo: datetime | None) -> Stats:
+        """The Aggregate API's view of the window from ``lo`` on: size, oldest update, clock."""
+        return self.stats(
             spec.table, count_query(lo, None, spec.filter), min_field="sys_updated_on"
         )
+
+    def probe(
+        self, spec: TableSpec, lo: datetime | None, known: Stats | None = None
+    ) -> tuple[datetime, int | None, datetime | None]:
+        """Server time, and the size and oldest update of the window from ``lo`` on.
+
+        ``known``: :meth:`window_stats` already read for this window.
+        """
+        count, oldest, now = known if known is not None else self.window_stats(spec, lo)
         first = parse_utc(oldest) if oldest else None
         if now is None:
             query = keyset_query(lo, None, None, spec.filter)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, ClassVar
@@ -39,7 +40,7 @@ from itsm_bridge import (
     WorkItem,
 )
 from itsm_bridge.connector import relaxed_gc
-from itsm_bridge_servicenow.api import TableApi
+from itsm_bridge_servicenow.api import Stats, TableApi
 from itsm_bridge_servicenow.codes import CodeBook
 from itsm_bridge_servicenow.dictionary import DictionaryUnreadable, FieldCatalog
 from itsm_bridge_servicenow.mapping import MappingContext, map_row
@@ -152,6 +153,7 @@ class ServiceNowConnector(Connector):
         self._fields: dict[str, tuple[str, ...]] = {}
         self.api = TableApi(self.transport, source=self.source, connector=self.name)
         self.page_sizes = self.api.page_sizes
+        self._background = ThreadPoolExecutor(1, thread_name_prefix="itsm-servicenow-probe")
 
     # -- declarations ----------------------------------------------------------------------------
 
@@ -181,6 +183,10 @@ class ServiceNowConnector(Connector):
 
     def report(self) -> dict[str, Any]:
         return {**super().report(), "page_size": dict(self.page_sizes)}
+
+    def close(self) -> None:
+        self._background.shutdown(wait=False)
+        super().close()
 
     # -- field validation ------------------------------------------------------------------------
 
@@ -241,12 +247,24 @@ class ServiceNowConnector(Connector):
     ) -> Iterator[Page]:
         kind = Kind(kind)
         specs = self.tables(kind)
-        fields = {s.table: ",".join(self.fields_for(s)) for s in specs}  # before any data request
+        early: Future[Stats] | None = None
+        if cursor is None or "phase" not in cursor.state:
+            # A new window: its probe (an Aggregate API count, no data) runs while the field
+            # names are checked, which takes a few round trips of its own.
+            early = self._background.submit(
+                self.api.window_stats, specs[0], self._window_start(cursor, since)
+            )
+        try:
+            fields = {s.table: ",".join(self.fields_for(s)) for s in specs}  # before any data
+        finally:
+            if early is not None and not early.done():
+                wait([early])  # no request of this pull outlives it
         state = self._resume(specs, cursor)
         first_probe = None
         if state is None:
             lo = self._window_start(cursor, since)
-            first_probe = self.api.probe(specs[0], lo)
+            known = early.result() if early is not None else None
+            first_probe = self.api.probe(specs[0], lo, known)
             hi = floor_second(first_probe[0] - timedelta(seconds=self.options.lag_seconds))
             if lo is not None and lo > hi:
                 hi = lo
