@@ -1,14 +1,17 @@
-"""How a range ends: on its first page's X-Total-Count when it can, the long way when it must."""
+"""The fast paths of a pull (range ends, setup round trips, dedupe keys) and their fallbacks."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from itsm_bridge_servicenow import dictionary
 from itsm_bridge_servicenow.connector import id_key
 from itsm_bridge_servicenow.paging import Fetched, read_range
 from itsm_bridge_servicenow.ranges import Range
 
+import itsm_bridge as ib
 from itsm_bridge import Kind
 from itsm_bridge.sandbox import FaultPlan, generate_items
 
@@ -135,3 +138,38 @@ def test_dedupe_keys_pack_only_lowercase_hex_sys_ids() -> None:
     spaced = "0123456789abcdef 0123456789abcd "  # 32 characters, 15 bytes of hex
     assert len(spaced) == 32
     assert id_key(spaced) == spaced
+
+
+def _dictionary_reads(box: Any) -> list[str]:
+    return [
+        params.get("sysparm_query", "")
+        for _, path, params in box.app.log
+        if path == "/api/now/table/sys_dictionary"
+    ]
+
+
+def test_the_dictionary_is_read_once_per_table_when_the_ancestry_is_as_expected(
+    sandbox: SandboxFactory,
+) -> None:
+    box = sandbox(generate_items(Kind.INCIDENT, 20, seed=2))
+    conn = connect(box)
+    assert len(pulled_ids(conn.pull_pages(Kind.INCIDENT))) == 20
+    reads = _dictionary_reads(box)
+    assert len(reads) == 2  # incident (with task) and cmdb_ci_service (the dot-walk)
+    assert reads[0].startswith("nameINincident,task^")
+
+
+def test_an_unexpected_ancestry_is_read_again(
+    sandbox: SandboxFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Were incident not to extend task here, the guess would miss number, state, ... on task.
+    monkeypatch.setitem(dictionary.LIKELY_ANCESTRY, "incident", ("incident",))
+    box = sandbox(generate_items(Kind.INCIDENT, 20, seed=2))
+    conn = connect(box, extra_fields={"incident": ["u_nope"]})
+    with pytest.raises(ib.UnknownFieldError, match="u_nope") as failure:
+        list(conn.pull_pages(Kind.INCIDENT))
+    assert "'number'" not in str(failure.value)  # found on task after all
+    reads = _dictionary_reads(box)
+    assert reads[0].startswith("nameINincident^")
+    assert reads[1].startswith("nameINincident,task^")
+    assert box.data_requests() == []

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from itsm_bridge import ConfigurationError, PermissionDeniedError
@@ -23,6 +24,20 @@ __all__ = ["DictionaryUnreadable", "FieldCatalog", "TableFields"]
 log = logging.getLogger("itsm_bridge.servicenow")
 
 _DEPTH = 6  # super_class hops read per request (task tables are 2-3 deep)
+
+# The ancestry every instance gives these tables (sys_db_object still has the last word): the
+# dictionary is read for it while sys_db_object is, saving a round trip per table, and read
+# again only if the instance says otherwise.
+LIKELY_ANCESTRY: dict[str, tuple[str, ...]] = {
+    "task": ("task",),
+    "incident": ("incident", "task"),
+    "problem": ("problem", "task"),
+    "change_request": ("change_request", "task"),
+    "sc_req_item": ("sc_req_item", "task"),
+    "pm_project": ("pm_project", "planned_task", "task"),
+    "pm_project_task": ("pm_project_task", "planned_task", "task"),
+    "cmdb_ci_service": ("cmdb_ci_service", "cmdb_ci", "cmdb"),
+}
 
 
 class DictionaryUnreadable(Exception):
@@ -105,21 +120,45 @@ class FieldCatalog:
         """The definitions of ``elements`` on ``table`` or its ancestors (missing ones absent)."""
         wanted = sorted(set(elements))
         with self._lock:
-            known = self._tables.setdefault(table, TableFields(table, self.chain(table)))
+            known = self._tables.get(table)
+            if known is None:
+                chain, rows = self._chain_and_guess(table, wanted)
+                known = self._tables[table] = TableFields(table, chain)
+                if rows is not None:
+                    self._learn(known, rows, wanted)
             todo = [e for e in wanted if e not in known.checked]
             if todo:
-                rows = self._get(
-                    "sys_dictionary",
-                    f"nameIN{','.join(known.chain)}^elementIN{','.join(todo)}",
-                    "name,element,internal_type,reference",
-                    10_000,
-                )
-                for row in rows:
-                    element = str(row.get("element") or "")
-                    if element:
-                        known.fields[element] = str(row.get("reference") or "") or None
-                known.checked.update(todo)
+                self._learn(known, self._definitions(known.chain, todo), todo)
             return known
+
+    def _definitions(self, chain: Sequence[str], elements: Sequence[str]) -> list[dict[str, str]]:
+        return self._get(
+            "sys_dictionary",
+            f"nameIN{','.join(chain)}^elementIN{','.join(elements)}",
+            "name,element,internal_type,reference",
+            10_000,
+        )
+
+    @staticmethod
+    def _learn(known: TableFields, rows: list[dict[str, str]], elements: Sequence[str]) -> None:
+        for row in rows:
+            element = str(row.get("element") or "")
+            if element:
+                known.fields[element] = str(row.get("reference") or "") or None
+        known.checked.update(elements)
+
+    def _chain_and_guess(
+        self, table: str, wanted: Sequence[str]
+    ) -> tuple[tuple[str, ...], list[dict[str, str]] | None]:
+        """The table's ancestry, and its definitions of ``wanted`` if read at the same time."""
+        guess = LIKELY_ANCESTRY.get(table)
+        if guess is None or not wanted or table in self._chains:
+            return self.chain(table), None
+        with ThreadPoolExecutor(1, thread_name_prefix="itsm-servicenow-dictionary") as pool:
+            early = pool.submit(self._definitions, guess, wanted)
+            chain = self.chain(table)
+            rows = early.result()
+        return chain, rows if chain == guess else None
 
     def missing(self, table: str, names: Iterable[str]) -> list[str]:
         """The names (dot-walks followed) that ``table`` does not have, in the given order."""
