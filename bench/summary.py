@@ -79,7 +79,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                     f"{name}: pull incl. mapping >= 80 % of requests+orjson",
                     share >= 0.8,
                     f"ours {ours['rps']:,.0f} rec/s vs raw-orjson {ceiling['rps']:,.0f} rec/s: "
-                    f"{share:.0%}",
+                    f"{share:.0%} (client CPU {_us(ours)} vs {_us(ceiling)} µs/rec)",
                 )
             )
         objects = {k: r for k, r in peers.items() if r.get("object_peer")}
@@ -90,7 +90,8 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 _t(
                     f"{name}: beats every object-returning peer by >= 2x",
                     slowest_margin >= 2.0,
-                    f"closest: {worst} at {_fmt_x(slowest_margin)} ours' wall time",
+                    f"closest: {worst} at {_fmt_x(slowest_margin)} ours' wall time "
+                    f"(client CPU {_us(objects[worst])} vs ours {_us(ours)} µs/rec)",
                 )
             )
         if sc["scenario"] == "servicenow" and ours.get("peak_rss_mb"):
@@ -124,6 +125,11 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             )
         )
     return out
+
+
+def _us(row: dict[str, Any]) -> str:
+    value = row.get("cpu_us_per_rec")
+    return "?" if value is None else f"{value:.0f}"
 
 
 def _t(name: str, met: bool, evidence: str) -> dict[str, Any]:
