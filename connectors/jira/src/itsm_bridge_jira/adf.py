@@ -35,7 +35,44 @@ def rich_text(value: Any) -> str | None:
 
 def adf_to_text(doc: Mapping[str, Any]) -> str:
     """Render an ADF document (or any ADF node) as plain text, blocks separated by blank lines."""
+    plain = _plain_paragraphs(doc)
+    if plain is not None:
+        return plain
     return _normalise(_block(doc, depth=0))
+
+
+def _plain_paragraphs(doc: Mapping[str, Any]) -> str | None:
+    """The text of the commonest document, paragraphs of unmarked one-line text, in one pass.
+
+    Gives exactly what the general renderer gives; ``None`` for anything else (which then takes
+    the general path).
+    """
+    content = doc.get("content")
+    if doc.get("type") != "doc" or type(content) is not list:
+        return None
+    paragraphs: list[str] = []
+    for block in content:
+        if type(block) is not dict or block.get("type") != "paragraph":
+            return None
+        nodes = block.get("content")
+        if nodes is None:
+            continue
+        if type(nodes) is not list:
+            return None
+        texts: list[str] = []
+        for node in nodes:
+            if type(node) is not dict or node.get("type") != "text" or "marks" in node:
+                return None
+            text = node.get("text")
+            if type(text) is not str:
+                return None
+            texts.append(text)
+        paragraph = "".join(texts)
+        if "\n" in paragraph or "\r" in paragraph:
+            return None
+        if paragraph.strip():
+            paragraphs.append(paragraph.rstrip())
+    return "\n\n".join(paragraphs)
 
 
 def _normalise(text: str) -> str:

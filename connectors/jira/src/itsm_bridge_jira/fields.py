@@ -76,6 +76,10 @@ def field_text(value: Any) -> str | None:
     """A field value as text: option ``value``, user ``displayName``, team ``name``/``title``."""
     if value is None:
         return None
+    if type(value) is str:  # the common shapes first, by exact type (cheap)
+        return value.strip() or None
+    if type(value) is dict:
+        return _object_text(value)
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, (int, float)):
@@ -84,18 +88,22 @@ def field_text(value: Any) -> str | None:
         text = value.strip()
         return text or None
     if isinstance(value, Mapping):
-        for key in ("value", "name", "title", "displayName", "key"):
-            candidate = value.get(key)
-            if isinstance(candidate, str) and candidate.strip():
-                child = value.get("child")
-                if key == "value" and isinstance(child, Mapping) and child.get("value"):
-                    return f"{candidate.strip()} / {str(child['value']).strip()}"
-                return candidate.strip()
-        return None
+        return _object_text(value)
     if isinstance(value, list):
         parts = [t for t in (field_text(v) for v in value) if t]
         return ", ".join(parts) if parts else None
     return str(value)
+
+
+def _object_text(value: Mapping[str, Any]) -> str | None:
+    for key in ("value", "name", "title", "displayName", "key"):
+        candidate = value.get(key)
+        if isinstance(candidate, str) and candidate.strip():
+            child = value.get("child")
+            if key == "value" and isinstance(child, Mapping) and child.get("value"):
+                return f"{candidate.strip()} / {str(child['value']).strip()}"
+            return candidate.strip()
+    return None
 
 
 def field_number(value: Any) -> float | None:

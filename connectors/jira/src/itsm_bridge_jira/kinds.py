@@ -42,6 +42,7 @@ DEFAULT_TYPE_KINDS: Mapping[str, Kind] = {
 
 _SYSTEM_PREFIX = re.compile(r"^\s*\[system\]\s*", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
+_MAX_KNOWN = 4096
 
 
 def normalise_type_name(name: str) -> str:
@@ -56,6 +57,10 @@ class KindRules:
     overrides: Mapping[str, Kind] = field(default_factory=dict)
     table: Mapping[str, Kind] = field(default_factory=lambda: dict(DEFAULT_TYPE_KINDS))
     project_level: int = 1
+    # A site has a few dozen issue types and every issue repeats one: answers are remembered.
+    _known: dict[tuple[Any, ...], Kind] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def build(cls, overrides: Mapping[str, str | Kind] | None = None) -> KindRules:
@@ -65,6 +70,24 @@ class KindRules:
     def kind_for(self, issuetype: Mapping[str, Any] | None) -> Kind:
         if not issuetype:
             return Kind.TASK
+        name, level, subtask = (
+            issuetype.get("name"),
+            issuetype.get("hierarchyLevel"),
+            issuetype.get("subtask"),
+        )
+        # Types are part of the key: 1, 1.0 and True are equal keys but not equal levels here.
+        key = (name, type(name), level, type(level), subtask, type(subtask))
+        try:
+            return self._known[key]
+        except KeyError:
+            kind = self._kind_for(issuetype)
+            if len(self._known) < _MAX_KNOWN:
+                self._known[key] = kind
+            return kind
+        except TypeError:  # an unhashable name or level (malformed data): no memo
+            return self._kind_for(issuetype)
+
+    def _kind_for(self, issuetype: Mapping[str, Any]) -> Kind:
         name = normalise_type_name(str(issuetype.get("name") or ""))
         if name in self.overrides:
             return self.overrides[name]

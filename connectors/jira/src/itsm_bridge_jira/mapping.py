@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 from itsm_bridge import EffortSource, Kind, MappingError, Status, WorkItem
@@ -50,10 +51,21 @@ TeamFrom = Literal["field", "component", "project"]
 ServiceFrom = Literal["component", "field", "none"]
 
 
+@lru_cache(maxsize=4096)
 def normalise_value(value: str) -> str:
-    """``"Keep-the-Lights On!"`` -> ``"keep the lights on"`` (for code-table lookups)."""
+    """``"Keep-the-Lights On!"`` -> ``"keep the lights on"`` (for code-table lookups).
+
+    Memoised: a site has a few dozen status, priority and category values, repeated per issue.
+    """
     lowered = value.strip().lower().replace("’", "'")
     return _SPACES.sub(" ", _NON_WORD.sub(" ", lowered)).strip()
+
+
+def _obj(value: Any) -> Mapping[str, Any] | None:
+    """``value`` if it is a JSON object, else ``None`` (the exact-dict test first: it is cheap)."""
+    if type(value) is dict:
+        return value
+    return value if isinstance(value, Mapping) else None
 
 
 @dataclass(frozen=True)
@@ -75,12 +87,50 @@ class MappingConfig:
     status_names: Mapping[str, Status] = field(default_factory=lambda: dict(STATUS_BY_NAME))
     priorities: Mapping[str, int] = field(default_factory=lambda: dict(PRIORITY_BY_NAME))
     service_classification: Mapping[str, str] = field(default_factory=dict)
+    # (status name, category key, resolution name) -> map_status answer, for this config's names.
+    _statuses: dict[tuple[Any, ...], tuple[Status, bool]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    @cached_property
+    def browse_prefix(self) -> str:
+        return f"{self.browse_url.rstrip('/')}/browse/"
+
+    def status(
+        self, status: Mapping[str, Any] | None, resolution: Mapping[str, Any] | None
+    ) -> tuple[Status, bool]:
+        """:func:`map_status` with this config's names, remembered per distinct value."""
+        category = status.get("statusCategory") if status is not None else None
+        key = (
+            status.get("name") if status is not None else None,
+            category.get("key") if type(category) is dict else None,
+            resolution.get("name") if resolution is not None else None,
+        )
+        if (category is not None and type(category) is not dict) or not all(
+            k is None or type(k) is str for k in key
+        ):
+            return map_status(status, resolution, self.status_names)  # odd shapes: no memo
+        known = self._statuses.get(key)
+        if known is None:
+            known = map_status(status, resolution, self.status_names)
+            if len(self._statuses) < 4096:
+                self._statuses[key] = known
+        return known
 
 
 def parse_jira_datetime(value: Any) -> datetime | None:
     """Jira's ``2026-01-05T10:00:00.000+0530`` (the account's offset, no colon) -> UTC."""
     if value is None or value == "":
         return None
+    if type(value) is str and len(value) == 28 and value[10] == "T":
+        # Fast path for Jira's fixed shape; anything unusual takes the general parser below.
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is not None:
+                return parsed.astimezone(UTC)
     if not isinstance(value, str):
         raise ValueError(f"expected a datetime string, got {type(value).__name__}")
     return parse_datetime(value)
@@ -165,7 +215,8 @@ def status_transitions(changelog: Mapping[str, Any] | None) -> list[dict[str, An
 
 
 def _user(value: Any) -> str | None:
-    if not isinstance(value, Mapping):
+    value = _obj(value)
+    if value is None:
         return None
     for key in ("displayName", "name", "accountId", "emailAddress"):
         text = value.get(key)
@@ -177,7 +228,7 @@ def _user(value: Any) -> str | None:
 def _names(values: Any) -> list[str]:
     if not isinstance(values, list):
         return []
-    return [str(v["name"]) for v in values if isinstance(v, Mapping) and v.get("name")]
+    return [str(v["name"]) for v in values if _obj(v) is not None and v.get("name")]
 
 
 def _hours(seconds: Any) -> float | None:
@@ -186,10 +237,13 @@ def _hours(seconds: Any) -> float | None:
     return round(float(seconds) / 3600.0, 4)
 
 
-def _team(fields: Mapping[str, Any], config: MappingConfig) -> str | None:
-    project = fields.get("project")
-    project_name = project.get("name") if isinstance(project, Mapping) else None
-    components = _names(fields.get("components"))
+def _team(
+    fields: Mapping[str, Any],
+    config: MappingConfig,
+    project: Mapping[str, Any],
+    components: list[str],
+) -> str | None:
+    project_name = project.get("name")
     if config.team_from == "field" and config.team_field:
         team = field_text(fields.get(config.team_field))
         if team:
@@ -199,11 +253,10 @@ def _team(fields: Mapping[str, Any], config: MappingConfig) -> str | None:
     return str(project_name) if project_name else None
 
 
-def _service(fields: Mapping[str, Any], config: MappingConfig) -> str | None:
+def _service(fields: Mapping[str, Any], config: MappingConfig, components: list[str]) -> str | None:
     if config.service_from == "field" and config.service_field:
         return field_text(fields.get(config.service_field))
     if config.service_from == "component":
-        components = _names(fields.get("components"))
         return components[0] if components else None
     return None
 
@@ -247,77 +300,81 @@ def map_issue(raw: Mapping[str, Any], config: MappingConfig) -> WorkItem:
     issue_id = raw.get("id")
     key = raw.get("key")
     fields = raw.get("fields")
-    where = str(key or issue_id or "?")
     if not issue_id or not key:
-        raise MappingError("issue without id or key", source=config.source, record=where)
-    if not isinstance(fields, Mapping):
+        raise MappingError(
+            "issue without id or key", source=config.source, record=str(key or issue_id or "?")
+        )
+    fields = _obj(fields)
+    if fields is None:
         raise MappingError(
             "issue without fields: the search must request explicit fields",
             source=config.source,
-            record=where,
+            record=str(key),
         )
+    get = fields.get
     try:
-        updated = parse_jira_datetime(fields.get("updated"))
-        created = parse_jira_datetime(fields.get("created"))
-        resolved = parse_jira_datetime(fields.get("resolutiondate"))
+        updated = parse_jira_datetime(get("updated"))
+        created = parse_jira_datetime(get("created"))
+        resolved = parse_jira_datetime(get("resolutiondate"))
     except ValueError as exc:
-        raise MappingError(f"bad datetime: {exc}", source=config.source, record=where) from None
+        raise MappingError(f"bad datetime: {exc}", source=config.source, record=str(key)) from None
     if updated is None:
         raise MappingError(
             "issue without 'updated': the search must request it",
             source=config.source,
-            record=where,
+            record=str(key),
         )
-    issuetype = fields.get("issuetype") if isinstance(fields.get("issuetype"), Mapping) else None
+    issuetype = _obj(get("issuetype"))
     kind = config.kinds.kind_for(issuetype)
-    status_raw = fields.get("status") if isinstance(fields.get("status"), Mapping) else None
-    resolution = fields.get("resolution") if isinstance(fields.get("resolution"), Mapping) else None
-    status, status_known = map_status(status_raw, resolution, config.status_names)
+    status_raw = _obj(get("status"))
+    resolution = _obj(get("resolution"))
+    status, status_known = config.status(status_raw, resolution)
     unknown: list[str] = []
     if status_raw is not None and not status_known:
         unknown.append("status")
-    priority_raw = fields.get("priority")
+    priority_raw = get("priority")
     priority_name = field_text(priority_raw) if priority_raw else None
     priority = config.priorities.get(normalise_value(priority_name)) if priority_name else None
     if priority_name and priority is None:
         unknown.append("priority")
 
-    effort_hours = _hours(fields.get("timespent"))
+    effort_hours = _hours(get("timespent"))
     effort_source: EffortSource | None = EffortSource.MEASURED if effort_hours else None
     if not effort_hours:
-        estimate = _hours(fields.get("timeoriginalestimate"))
+        estimate = _hours(get("timeoriginalestimate"))
         if estimate:
             effort_hours, effort_source = estimate, EffortSource.ESTIMATED
         else:
             effort_hours = None
 
-    project_raw = fields.get("project")
-    project: Mapping[str, Any] = project_raw if isinstance(project_raw, Mapping) else {}
+    project: Mapping[str, Any] = _obj(get("project")) or {}
+    type_name = issuetype.get("name") if issuetype is not None else None
+    status_name = status_raw.get("name") if status_raw is not None else None
     extra: dict[str, Any] = {
-        "issue_type": (issuetype or {}).get("name"),
-        "hierarchy_level": (issuetype or {}).get("hierarchyLevel"),
+        "issue_type": type_name,
+        "hierarchy_level": issuetype.get("hierarchyLevel") if issuetype is not None else None,
         "project_key": project.get("key"),
-        "status_label": (status_raw or {}).get("name"),
+        "status_label": status_name,
     }
-    category = (status_raw or {}).get("statusCategory")
-    if isinstance(category, Mapping) and category.get("key"):
+    category = _obj(status_raw.get("statusCategory")) if status_raw is not None else None
+    if category is not None and category.get("key"):
         extra["status_category"] = category["key"]
     if resolution is not None and resolution.get("name"):
         extra["resolution"] = resolution["name"]
     if project.get("projectTypeKey"):
         extra["project_type"] = project["projectTypeKey"]
-    components = _names(fields.get("components"))
+    components = _names(get("components"))
     if components:
         extra["components"] = components
-    aggregate = _hours(fields.get("aggregatetimespent"))
+    aggregate = _hours(get("aggregatetimespent"))
     if aggregate is not None and aggregate != effort_hours:
         extra["aggregate_hours"] = aggregate
     if config.story_points_field:
-        points = field_number(fields.get(config.story_points_field))
+        points = field_number(get(config.story_points_field))
         if points is not None:
             extra["story_points"] = points
     if config.investment_field:
-        raw_category = field_text(fields.get(config.investment_field))
+        raw_category = field_text(get(config.investment_field))
         if raw_category:
             investment: dict[str, Any] = {"category_raw": raw_category}
             mapped = portfolio_category(raw_category, config.investment_map)
@@ -327,7 +384,7 @@ def map_issue(raw: Mapping[str, Any], config: MappingConfig) -> WorkItem:
                 unknown.append("investment")
             extra["investment"] = investment
     for extra_key, field_id in config.extra_fields.items():
-        value = fields.get(field_id)
+        value = get(field_id)
         if value is None:
             continue
         if extra_key.startswith(("planned_", "actual_")) and isinstance(value, str):
@@ -337,51 +394,53 @@ def map_issue(raw: Mapping[str, Any], config: MappingConfig) -> WorkItem:
                 extra[extra_key] = value
         else:
             extra[extra_key] = field_text(value)
-    service = _service(fields, config)
+    service = _service(fields, config, components)
     if service and service in config.service_classification:
         extra["service_classification"] = config.service_classification[service]
-    transitions = status_transitions(raw.get("changelog"))
-    if transitions is not None:
-        extra["status_transitions"] = transitions
-        changelog = raw.get("changelog")
-        histories = changelog.get("histories") if isinstance(changelog, Mapping) else None
-        total = changelog.get("total") if isinstance(changelog, Mapping) else None
-        if isinstance(total, int) and isinstance(histories, list) and total > len(histories):
-            extra["changelog_truncated"] = True
+    changelog = raw.get("changelog")
+    if changelog is not None:
+        transitions = status_transitions(changelog)
+        if transitions is not None:
+            extra["status_transitions"] = transitions
+            histories = changelog.get("histories")
+            total = changelog.get("total")
+            if isinstance(total, int) and isinstance(histories, list) and total > len(histories):
+                extra["changelog_truncated"] = True
     worklogs = _worklogs(raw.get("worklogs"))
     if worklogs is not None:
         extra["worklogs"] = worklogs
     if unknown:
         extra["unknown_codes"] = unknown
 
+    labels = get("labels")
     try:
         return WorkItem(
             id=f"{config.source}:{issue_id}",
             source=config.source,
             kind=kind,
             key=str(key),
-            title=str(fields.get("summary") or ""),
-            description=rich_text(fields.get("description")),
+            title=str(get("summary") or ""),
+            description=rich_text(get("description")),
             status=status,
-            status_raw=(status_raw or {}).get("name"),
+            status_raw=status_name,
             priority=priority,
             created_at=created,
             updated_at=updated,
             resolved_at=resolved,
-            team=_team(fields, config),
-            assignee=_user(fields.get("assignee")),
-            requester=_user(fields.get("reporter")),
+            team=_team(fields, config, project, components),
+            assignee=_user(get("assignee")),
+            requester=_user(get("reporter")),
             service=service,
-            category=(issuetype or {}).get("name"),
-            labels=tuple(str(v) for v in fields.get("labels") or ()),
+            category=type_name,
+            labels=tuple([str(v) for v in labels]) if labels else (),
             effort_hours=effort_hours,
             effort_source=effort_source,
             parent_key=_parent_key(fields, config),
-            url=f"{config.browse_url.rstrip('/')}/browse/{key}",
+            url=f"{config.browse_prefix}{key}",
             extra={k: v for k, v in extra.items() if v is not None},
         )
     except (ValueError, TypeError) as exc:
-        raise MappingError(f"invalid issue: {exc}", source=config.source, record=where) from None
+        raise MappingError(f"invalid issue: {exc}", source=config.source, record=str(key)) from None
 
 
 def is_kind(raw: Mapping[str, Any], kind: Kind, config: MappingConfig) -> bool:
