@@ -16,6 +16,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,14 @@ REDUCED = Scale("reduced", records_per_platform=1500, kills=10, kill_records=120
 FULL_SCALE = Scale("full", records_per_platform=50_000, kills=30, kill_records=12_000,
                    examples=2000, load_records=3000)  # fmt: skip
 SCALE = FULL_SCALE if FULL else REDUCED
+
+
+def as_served(moment: datetime, platform: str) -> datetime:
+    """A truth timestamp at the platform's precision: ServiceNow serves seconds, Jira
+    milliseconds, the generator keeps microseconds."""
+    if platform == "servicenow":
+        return moment.replace(microsecond=0)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def seed_for(default: int) -> int:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_kit import FIGURES, SCALE
+from reliability_kit import FIGURES, SCALE, as_served
 
 import itsm_bridge as ib
 from itsm_bridge import Kind
@@ -157,14 +157,6 @@ def sync_until_ok(conn_factory: Any, store: Store, outcome: SoakOutcome) -> Sync
         assert store.runs(limit=1)[0].status == "failed"
         outcome.failures[result.error_type or "?"] += 1
     raise AssertionError(f"no run reported ok within {MAX_RUNS} runs: {dict(outcome.failures)}")
-
-
-def as_served(moment: datetime, platform: str) -> datetime:
-    """A truth timestamp at the platform's precision: ServiceNow serves seconds, Jira
-    milliseconds, the generator keeps microseconds."""
-    if platform == "servicenow":
-        return moment.replace(microsecond=0)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def stored_by_key(store: Store, source: str) -> dict[str, tuple[datetime, str, str]]:

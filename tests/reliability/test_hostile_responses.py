@@ -249,6 +249,7 @@ def _bodies() -> st.SearchStrategy[bytes]:
 @settings(
     max_examples=SCALE.examples,
     derandomize=True,
+    database=None,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

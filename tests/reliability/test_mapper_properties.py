@@ -29,6 +29,7 @@ from itsm_bridge.sandbox import generate_company, make_sandbox
 SETTINGS = settings(
     max_examples=SCALE.examples,
     derandomize=SCALE.name != "full",
+    database=None,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
