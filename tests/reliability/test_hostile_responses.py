@@ -246,6 +246,7 @@ def _bodies() -> st.SearchStrategy[bytes]:
     return st.one_of(json_texts, mangled, encoded, nested, st.binary(max_size=300))
 
 
+@pytest.mark.soak
 @settings(
     max_examples=SCALE.examples,
     derandomize=True,

@@ -59,6 +59,7 @@ class Arrivals:
         )
 
 
+@pytest.mark.soak
 @pytest.mark.seed(8501)
 def test_eight_sources_at_once_stay_within_each_hosts_budget(
     seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
