@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from itsm_bridge_servicenow import connector as sn_connector
 from itsm_bridge_servicenow import dictionary
 from itsm_bridge_servicenow.connector import id_key
 from itsm_bridge_servicenow.paging import Fetched, read_range
-from itsm_bridge_servicenow.ranges import Range
+from itsm_bridge_servicenow.ranges import PullState, Range, split_window
 
 import itsm_bridge as ib
 from itsm_bridge import Kind
@@ -173,3 +175,57 @@ def test_an_unexpected_ancestry_is_read_again(
     assert reads[0].startswith("nameINincident^")
     assert reads[1].startswith("nameINincident,task^")
     assert box.data_requests() == []
+
+
+def test_a_skewed_window_is_cut_at_equal_counts(
+    sandbox: SandboxFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sn_connector, "_RECORDS_TO_CUT", 0)
+    base = generate_items(Kind.INCIDENT, 3_000, seed=7)
+    newest = max(i.updated for i in base)
+    # Four in five records changed in the last two days, the rest over the months before.
+    items = [
+        replace(i, updated=newest - timedelta(minutes=n % 2880)) if n % 5 else i
+        for n, i in enumerate(base)
+    ]
+    box = sandbox(items)
+    conn = connect(box, page_size=100, max_workers=4)
+    pages = list(conn.pull_pages(Kind.INCIDENT))
+    assert sorted(pulled_ids(pages)) == sorted(i.uid for i in items)
+    first = next(p for p in pages if p.cursor is not None and p.cursor.state.get("ranges"))
+    assert first.cursor is not None
+    ranges = PullState.from_state(first.cursor.state).ranges
+    stamps = [i.updated.replace(microsecond=0) for i in items]
+
+    def inside(moment: datetime, r: Range) -> bool:
+        return (r.start is None or moment >= r.start) and (r.end is None or moment < r.end)
+
+    def sizes(cut: list[Range]) -> list[int]:
+        return [sum(1 for s in stamps if inside(s, r)) for r in cut]
+
+    assert len(ranges) == 4
+    counted = sizes(ranges)
+    assert sum(counted) == len(items)
+    assert max(counted) <= 1.2 * min(counted), counted
+    # The even split in time that this replaces would leave one worker most of the records.
+    by_time = sizes(split_window(None, min(stamps), ranges[-1].end, 4))  # type: ignore[arg-type]
+    assert max(by_time) > 3 * len(items) / 4
+
+
+def test_cuts_that_fail_fall_back_to_an_even_split_in_time(
+    sandbox: SandboxFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sn_connector, "_RECORDS_TO_CUT", 0)
+    items = generate_items(Kind.INCIDENT, 2_000, seed=8)
+    box = sandbox(items)
+    conn = connect(box, page_size=100, max_workers=4)
+
+    def broken(*args: Any) -> list[datetime]:
+        raise ib.ServerError("stats node down")
+
+    monkeypatch.setattr(conn.api, "quantiles", broken)
+    pages = list(conn.pull_pages(Kind.INCIDENT))
+    assert sorted(pulled_ids(pages)) == sorted(i.uid for i in items)
+    first = next(p for p in pages if p.cursor is not None and p.cursor.state.get("ranges"))
+    assert first.cursor is not None
+    assert len(PullState.from_state(first.cursor.state).ranges) > 4  # the time split's 16

@@ -32,6 +32,7 @@ from itsm_bridge import (
     Cursor,
     Endpoint,
     IncompletePullError,
+    ItsmBridgeError,
     Kind,
     OAuth2,
     Page,
@@ -51,6 +52,7 @@ from itsm_bridge_servicenow.ranges import (
     PullState,
     Range,
     floor_second,
+    split_at,
     split_window,
     window_start,
 )
@@ -60,6 +62,11 @@ from itsm_bridge_servicenow.values import format_utc, value
 __all__ = ["ServiceNowConnector"]
 
 log = logging.getLogger("itsm_bridge.servicenow")
+
+# A window is cut at count quantiles (one range per worker) from this many pages per range and
+# this many records on: below that the extra round trip saves little.
+_PAGES_PER_CUT_RANGE = 4
+_RECORDS_TO_CUT = 20_000
 
 
 def _auth_from_options(base_url: str, options: Mapping[str, Any]) -> requests.auth.AuthBase | None:
@@ -284,7 +291,7 @@ class ServiceNowConnector(Connector):
                         if index == 0 and first_probe
                         else self.api.probe(spec, state.lo)
                     )
-                    state.ranges = self._split(state, probe[1], probe[2])
+                    state.ranges = self._split(spec, state, probe[1], probe[2])
                 yield from self._drain(
                     kind, spec, fields[spec.table], size, state, received, recent
                 )
@@ -339,13 +346,34 @@ class ServiceNowConnector(Connector):
         floor = format_utc(lo)
         return {str(k): str(v) for k, v in seen.items() if str(v)[:19] >= floor}
 
-    def _split(self, state: PullState, count: int | None, first: datetime | None) -> list[Range]:
+    def _split(
+        self, spec: TableSpec, state: PullState, count: int | None, first: datetime | None
+    ) -> list[Range]:
+        """The window's ranges: one per worker, cut at equal counts where the window is large.
+
+        Updates cluster (recent months, bulk changes), so equal spans of time can hold very
+        different counts, and a pull lasts as long as its largest range. Cuts at count
+        quantiles cost one round of tiny reads; below a few pages per worker, or where they
+        fail, the window is cut evenly in time into smaller ranges that workers share out.
+        """
         workers = self.options.max_workers
         if workers <= 1:
             return [Range(state.lo, state.hi)]
+        page = self.options.page_size
+        if count is not None and count >= max(
+            workers * _PAGES_PER_CUT_RANGE * page, _RECORDS_TO_CUT
+        ):
+            try:
+                cuts = self.api.quantiles(spec, state.lo, state.hi, count, workers)
+            except ItsmBridgeError as exc:
+                log.info("%s: %s not cut at count quantiles (%s)", self.source, spec.table, exc)
+            else:
+                ranges = split_at(state.lo, state.hi, cuts)
+                if len(ranges) > 1:
+                    return ranges
         most = workers * self.options.ranges_per_worker
         if count is not None:
-            parts = min(most, max(1, -(-count // (2 * self.options.page_size))))
+            parts = min(most, max(1, -(-count // (2 * page))))
         else:
             origin = state.lo or first
             parts = most if origin is not None and state.hi - origin > timedelta(hours=1) else 1

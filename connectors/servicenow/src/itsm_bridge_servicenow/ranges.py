@@ -22,6 +22,7 @@ __all__ = [
     "PullState",
     "Range",
     "floor_second",
+    "split_at",
     "split_window",
     "window_start",
 ]
@@ -94,8 +95,25 @@ def split_window(
     if parts <= 1 or origin is None or origin >= end:
         return [Range(start, end)]
     span = (end - origin) / parts
-    bounds = [floor_second(origin + span * i) for i in range(1, parts)]
-    edges = [b for b in dict.fromkeys(bounds) if origin < b < end]
+    return split_at(start, end, [origin + span * i for i in range(1, parts)], origin)
+
+
+def split_at(
+    start: datetime | None,
+    end: datetime,
+    bounds: list[datetime],
+    origin: datetime | None = None,
+) -> list[Range]:
+    """Contiguous ranges covering [start, end), cut at ``bounds`` (floored to whole seconds).
+
+    Bounds outside (``origin`` or ``start``, ``end``) and repeated ones are dropped.
+    """
+    low = origin or start
+    edges = [
+        b
+        for b in dict.fromkeys(floor_second(b) for b in sorted(bounds))
+        if (low is None or low < b) and b < end
+    ]
     ranges: list[Range] = []
     lower = start
     for edge in edges:
