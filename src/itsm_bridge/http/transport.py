@@ -35,6 +35,7 @@ import inspect
 import ipaddress
 import logging
 import random
+import re
 import ssl
 import threading
 import time
@@ -80,6 +81,7 @@ install_log_redaction()
 
 _USER_AGENT = "itsm-bridge/0.1 (+https://github.com/itsm-bridge/itsm-bridge)"
 _EXCERPT = 300
+_MARKUP = re.compile(rb"[ \t\n\r\x0b\x0c]*<")  # what bytes.lstrip() skips, then a tag
 
 
 @dataclass
@@ -449,10 +451,10 @@ class Transport:
         url: str,
         endpoint: str | None,
     ) -> Any:
-        if not body.strip():
+        if not body or body.isspace():  # (strip() would copy a body of megabytes)
             return None
         content_type = response.headers.get("Content-Type", "").lower()
-        looks_html = body.lstrip()[:1] == b"<"
+        looks_html = _MARKUP.match(body) is not None
         if "html" in content_type or "xml" in content_type or looks_html:
             raise ResponseFormatError(
                 f"expected JSON but got {content_type or 'an untyped body'} (status "
