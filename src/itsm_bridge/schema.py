@@ -89,6 +89,8 @@ def _parse_datetime(value: Any) -> Any:
 
 
 def _require_utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:
+        return value  # the common case, already normalised by the connector
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("naive datetime: a timezone offset is required (the library keeps UTC)")
     return value.astimezone(UTC)
