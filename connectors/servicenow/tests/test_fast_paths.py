@@ -69,6 +69,35 @@ def test_a_past_range_ends_on_its_first_page_count() -> None:
     assert table.counts == 0
 
 
+def test_a_range_of_whole_pages_is_confirmed_the_long_way() -> None:
+    table = FakeTable(20)
+    pages = _read(table, Range(T0, T0 + timedelta(days=1)))
+    assert sum(len(p.rows) for p in pages) == 20
+    assert table.fetches == [(0, True), (0, False), (0, False)]
+    assert table.counts == 1  # a full last page may have had more behind it
+
+
+class LateTable(FakeTable):
+    """A row committed late, with a time inside the range, after the range's first page."""
+
+    def fetch(self, query: str, offset: int, count: bool = False) -> Fetched:
+        page = super().fetch(query, offset, count)
+        if len(self.fetches) == 1:
+            late = {"sys_updated_on": self.rows[15]["sys_updated_on"], "sys_id": "0" * 31 + "g"}
+            self.rows.insert(16, late)  # between rows 15 and 16 in (time, sys_id) order
+        return page
+
+
+def test_a_late_row_cannot_push_an_earlier_one_out_of_reach() -> None:
+    # 20 rows counted; one more arrives ahead of the position, so the second (full) page
+    # brings the rows read to the count with the last original row still unread.
+    table = LateTable(20)
+    pages = _read(table, Range(T0, T0 + timedelta(days=1)))
+    got = [r["sys_id"] for p in pages for r in p.rows]
+    assert len(got) == 21
+    assert got[-1] == f"{19:032x}"
+
+
 def test_an_empty_range_ends_on_one_counted_page() -> None:
     table = FakeTable(0)
     pages = _read(table, Range(T0, None))

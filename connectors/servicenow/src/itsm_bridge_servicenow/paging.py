@@ -8,9 +8,9 @@ all hidden). Where more are left, the hidden block is stepped over with ``syspar
 
 The first page of a range asks for ``X-Total-Count`` (ACL-hidden rows included). A range closed
 in the past only loses rows while it is read (an update moves a row past the window's end), so
-once as many distinct rows as that count have been read, every row is in: the range ends without
-the empty page and the count that would otherwise confirm it. Hidden rows keep the rows read below
-the count, and the range then ends the long way.
+once as many distinct rows as that count have been read, and the last page was short, every row is
+in: the range ends without the empty page and the count that would otherwise confirm it. Hidden
+rows keep the rows read below the count, and the range then ends the long way.
 
 Ranges run on worker threads through the connector's one transport (so the host's rate governor
 paces them all); pages wait in a bounded queue, which keeps memory flat however far the workers
@@ -146,8 +146,10 @@ def read_range(
             previous = key
         after = keys[-1]
         read += len(keys)
-        # Only a range closed in the past: rows keep arriving in the open catch-up range.
-        if rng.end is not None and total is not None and read >= total:
+        # Only a range closed in the past (rows keep arriving in the open catch-up range), and
+        # only on a short page: that page held all that was left, so even a row that arrived
+        # late (a commit slower than the lag) cannot have pushed an earlier one out of reach.
+        if rng.end is not None and total is not None and read >= total and len(keys) < page.limit:
             yield RangePage(page.rows, after, done=True, closed_at=page.server_time)
             return
         rows = page.rows
