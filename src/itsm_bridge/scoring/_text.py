@@ -101,65 +101,91 @@ class PhraseIndex:
                     tables.setdefault(len(variant), {}).setdefault(tuple(variant), set()).add(
                         group_id
                     )
-        # Each table maps a token tuple to (the phrase as text, the token tuple, its groups).
-        self._unigrams: dict[str, tuple[str, tuple[str, ...], tuple[int, ...]]] = {
-            key[0]: (key[0], key, tuple(sorted(ids))) for key, ids in tables.pop(1, {}).items()
-        }
-        self._unigram_keys = frozenset(self._unigrams)
-        self._ngrams: list[
-            tuple[
-                int,
-                dict[tuple[str, ...], tuple[str, tuple[str, ...], tuple[int, ...]]],
-                frozenset[tuple[str, ...]],
-                frozenset[str],
-            ]
-        ] = []
+        # Every phrase variant as text ("restored", "end of life") -> its groups; a phrase of
+        # several words is found as a token tuple, whose text is in ``_texts``.
+        self._groups: dict[str, tuple[int, ...]] = {}
+        self._texts: dict[tuple[str, ...], str] = {}
+        for key, ids in tables.pop(1, {}).items():
+            self._groups[key[0]] = tuple(sorted(ids))
+        self._words = frozenset(self._groups)
+        pairs = tables.pop(2, {})
+        for key, ids in pairs.items():
+            self._texts[key] = " ".join(key)
+            self._groups[self._texts[key]] = tuple(sorted(ids))
+        self._pairs: frozenset[tuple[str, ...]] = frozenset(pairs)
+        # Longer phrases: (length, token tuples, first tokens), and the first two tokens of each.
+        self._longer: list[tuple[int, frozenset[tuple[str, ...]], frozenset[str]]] = []
+        prefixes: set[tuple[str, ...]] = set()
         for length in sorted(tables):
-            table = {
-                key: (" ".join(key), key, tuple(sorted(ids))) for key, ids in tables[length].items()
-            }
-            firsts = frozenset(key[0] for key in table)
-            self._ngrams.append((length, table, frozenset(table), firsts))
+            for key, ids in tables[length].items():
+                self._texts[key] = " ".join(key)
+                self._groups[self._texts[key]] = tuple(sorted(ids))
+                prefixes.add(key[:2])
+            keys = frozenset(tables[length])
+            self._longer.append((length, keys, frozenset(key[0] for key in keys)))
+        self._prefixes = frozenset(prefixes)
+        self._starts = frozenset(self._pairs | self._prefixes)
         self._negators = frozenset(negators)
         self._window = window
 
     def match(self, tokens: list[str]) -> dict[int, str]:
         """Group id -> the phrases of that group found in ``tokens``, for people to read:
         ``"'restore', 'timeout'"`` (sorted, at most three)."""
+        return self.describe(self.find(tokens))
+
+    def find(self, tokens: list[str]) -> tuple[str, ...]:
+        """The phrases present in ``tokens`` and not negated, as sorted text.
+
+        The answer is the same for every text with the same phrases, so what follows from it
+        (groups, rule evidence) can be remembered per answer rather than per text; and a tuple
+        of strings costs the garbage collector nothing when it is remembered.
+        """
         if not tokens:
-            return {}
-        unigrams = self._unigrams
-        found = [unigrams[word] for word in self._unigram_keys.intersection(tokens)]
+            return ()
+        words: Iterable[str] = self._words.intersection(tokens)
+        grams: Iterable[tuple[str, ...]] = ()
         n = len(tokens)
-        for length, table, keys, firsts in self._ngrams:
-            if n < length:
-                break
-            if length > 2 and firsts.isdisjoint(tokens):
-                continue  # no phrase of this length can start here: skip building the n-grams
-            grams: Iterable[tuple[str, ...]]
-            if length == 2:
-                grams = zip(tokens, tokens[1:])  # noqa: RUF007 - zip of slices is faster
-            elif length == 3:
-                grams = zip(tokens, tokens[1:], tokens[2:])
-            else:
-                grams = zip(*(tokens[i:] for i in range(length)))
-            found.extend(map(table.__getitem__, keys.intersection(grams)))
+        if n > 1 and self._starts:
+            # Adjacent pairs that are two-word phrases or begin a longer phrase; most texts
+            # have few or none, and only then are longer n-grams built.
+            grams = self._starts.intersection(zip(tokens, tokens[1:]))  # noqa: RUF007
+            if grams and not self._prefixes.isdisjoint(grams):
+                longer: list[tuple[str, ...]] = []
+                for length, keys, firsts in self._longer:
+                    if n < length:
+                        break
+                    if firsts.isdisjoint(tokens):
+                        continue
+                    if length == 3:
+                        longer.extend(keys.intersection(zip(tokens, tokens[1:], tokens[2:])))
+                    else:
+                        longer.extend(keys.intersection(zip(*(tokens[i:] for i in range(length)))))
+                grams = [*self._pairs.intersection(grams), *longer]
+        if not words and not grams:
+            return ()
+        if self._window > 0 and not self._negators.isdisjoint(tokens):
+            negated = self._negated
+            words = [word for word in words if not negated(tokens, (word,))]
+            grams = [gram for gram in grams if not negated(tokens, gram)]
+        if grams:
+            texts = self._texts
+            return tuple(sorted([*words, *[texts[gram] for gram in grams]]))
+        return tuple(sorted(words))
+
+    def describe(self, found: Iterable[str]) -> dict[int, str]:
+        """:meth:`match`'s answer from :meth:`find`'s (groups in ascending order)."""
         hits: dict[int, list[str]] = {}
-        if not found:
-            return {}
-        check_negation = self._window > 0 and not self._negators.isdisjoint(tokens)
-        for text, gram, group_ids in found:
-            if check_negation and self._negated(tokens, gram):
-                continue
-            for group_id in group_ids:
+        groups = self._groups
+        for text in found:
+            for group_id in groups[text]:
                 phrases = hits.get(group_id)
                 if phrases is None:
                     hits[group_id] = [text]
                 else:
                     phrases.append(text)
         return {
-            group: ", ".join([f"'{p}'" for p in sorted(set(phrases))[:3]])
-            for group, phrases in hits.items()
+            group: ", ".join([f"'{p}'" for p in sorted(set(hits[group]))[:3]])
+            for group in sorted(hits)
         }
 
     def _negated(self, tokens: list[str], gram: tuple[str, ...]) -> bool:

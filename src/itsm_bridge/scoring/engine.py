@@ -12,6 +12,7 @@ store) as a mapping of key to verdict.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import deque
@@ -36,7 +37,10 @@ P = TypeVar("P")
 _MAX_LOGIT = 35.0
 _MEMO_LIMIT = 50_000
 _MEMO_TEXT_CHARS = 1_000  # long texts rarely repeat; not keeping them bounds the memo's memory
-_NO_HITS: dict[int, str] = {}
+_NOTHING: tuple[str, ...] = ()
+_TextFound = tuple[tuple[int, float, str], ...]  # (rule index, weight, evidence), in rule order
+_Group = tuple[_TextFound, int]  # matches and their id (see Scorer._group)
+_NO_GROUP: _Group = ((), -1)
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -89,7 +93,7 @@ class _FieldCheck:
     keys: tuple[str, ...]  # the path below its head ("extra.investment.x" -> ("investment", "x"))
     equals: dict[str, list[int]]
     regexes: list[tuple[int, re.Pattern[str]]]
-    memo: dict[str, tuple[tuple[int, float, str], ...]] = field(default_factory=dict)
+    memo: dict[str, _Group] = field(default_factory=dict)
 
 
 def _values(value: Any) -> list[str]:
@@ -145,10 +149,14 @@ class _TextRule:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class _Evidence:
-    logit: float
-    verdict: Verdict
+_Evidence = tuple[float, Verdict]  # the log-odds (prior included) and the verdict
+
+# An item's own evidence as plain data: its total and unsorted reasons (so a parent's share can
+# be added), then the log-odds, the label (index in _LABELS), p_business and the reasons (indexes
+# into Scorer._reason_objects).
+_Own = tuple[float, tuple[tuple[float, str, float, str], ...], float, int, float, tuple[int, ...]]
+_LABELS = tuple(Label)
+_LABEL_INDEX = {label: index for index, label in enumerate(_LABELS)}
 
 
 class _Compiled:
@@ -274,9 +282,20 @@ class Scorer:
             settings.business_threshold, settings.inward_threshold
         )
         self._c = _Compiled(self.rules)
-        self._reasons: dict[tuple[str, float, str], Reason] = {}
-        self._hits_memo: dict[str, dict[int, str]] = {}
-        self._text_memo: dict[tuple[str, str | None], dict[int, tuple[float, str]]] = {}
+        # Memos hold only strings, numbers and tuples or dicts of them, which the garbage
+        # collector stops tracking: large memos do not make its full collections slower (a
+        # memo of objects, such as one verdict per distinct evidence, did, by more than it
+        # saved). Reasons are the exception: one per distinct reason, referred to by index.
+        self._reason_ids: dict[tuple[str, float, str], int] = {}
+        self._reason_objects: list[Reason] = []
+        self._hits_memo: dict[str, tuple[str, ...]] = {}
+        self._groups_memo: dict[tuple[str, ...], dict[int, str]] = {}
+        self._text_memo: dict[tuple[str, str | None], _Group] = {}
+        self._evidence_memo: dict[tuple[tuple[str, ...], tuple[str, ...]], _Group] = {}
+        self._group_ids: dict[_TextFound, int] = {}
+        self._next_id = itertools.count()
+        # Items with the same matches (text, fields, kind) share their own evidence.
+        self._own_memo: dict[tuple[Any, ...], _Own] = {}
 
     @property
     def version(self) -> str:
@@ -294,7 +313,7 @@ class Scorer:
         parent_evidence: tuple[str, float] | None = None
         if parent is not None:
             parent_evidence = (self._parent_ref(item) or "parent", self._parent_logit(parent))
-        return _attach(item, self._evaluate(item, parent_evidence).verdict)
+        return _attach(item, self._evaluate(item, parent_evidence)[1])
 
     def verdict(
         self, item: WorkItem, parent: Verdict | ScoredItem | float | None = None
@@ -320,8 +339,9 @@ class Scorer:
         (so memory grows only with such children). ``parents`` supplies verdicts for parents
         that are not in the batch (from a store); they are used only when the batch lacks them.
         """
-        for _, item, verdict in self._resolve(((None, it) for it in items), parents):
-            yield _attach(item, verdict)
+        attach = _attach
+        for _, item, verdict in self._resolve(zip(itertools.repeat(None), items), parents):
+            yield attach(item, verdict)
 
     def score_pairs(
         self,
@@ -346,12 +366,13 @@ class Scorer:
             parent_key = self._parent_ref(item)
             if not queue and (parent_key is None or parent_key in done):
                 # Fast path: nothing is held back (so no child waits for this item either).
-                evidence = evaluate(
+                logit, verdict = evaluate(
                     item, None if parent_key is None else (parent_key, done[parent_key])
                 )
-                if item.key not in done:
-                    done[item.key] = evidence.logit - prior
-                yield payload, item, evidence.verdict
+                key = item.key
+                if key not in done:
+                    done[key] = logit - prior
+                yield payload, item, verdict
                 continue
             slot: list[Any] = [payload, item, None, parent_key]
             queue.append(slot)
@@ -380,11 +401,10 @@ class Scorer:
         stack = [(slot, parent)]
         while stack:
             current, parent_evidence = stack.pop()
-            evidence = self._evaluate(current[1], parent_evidence)
-            current[2] = evidence.verdict
+            logit, current[2] = self._evaluate(current[1], parent_evidence)
             key = current[1].key
             if key not in done:
-                done[key] = evidence.logit - self._c.prior
+                done[key] = logit - self._c.prior
                 for child in waiting.pop(key, ()):
                     stack.append((child, (key, done[key])))
 
@@ -420,9 +440,8 @@ class Scorer:
             slots[:] = [slot for slot in slots if slot[1].key not in in_cycle]
         logits: dict[str, float] = {}
         for slot in members:
-            scored = self._evaluate(slot[1], None)
-            slot[2] = scored.verdict
-            logits.setdefault(slot[1].key, scored.logit - self._c.prior)
+            logit, slot[2] = self._evaluate(slot[1], None)
+            logits.setdefault(slot[1].key, logit - self._c.prior)
         for key, logit in logits.items():
             done.setdefault(key, logit)
         for slot in members:
@@ -444,11 +463,15 @@ class Scorer:
     # -- evidence ------------------------------------------------------------------------------
 
     def _evaluate(self, item: WorkItem, parent: tuple[str, float] | None) -> _Evidence:
+        """The item's evidence: what its fields match, then (remembered per distinct set of
+        matches) the capped, ranked verdict, then the parent's share if it has one."""
         c = self._c
-        rules = c.rules
-        found: dict[int, tuple[float, str]] = {}
         fields = item.__dict__
         kind = fields["kind"]
+        # The matches in the order they take effect (text rules, field rules: top-level fields,
+        # then extra) and, as the memo key, each group's id with the kind (and the model's part).
+        groups: list[_TextFound] = []
+        key: list[Any] = [kind._value_]
 
         # Text: one tokenisation per field, every phrase of every rule at once. Work records
         # repeat their titles and templates a lot, so results are memoised per text.
@@ -456,17 +479,14 @@ class Scorer:
             title = fields["title"]
             description = fields["description"]
             text_key = (title, description)
-            text_found = self._text_memo.get(text_key)
-            if text_found is None:
-                text_found = {}
-                title_hits = self._hits(title) if title else _NO_HITS
-                desc_hits = self._hits(description[: c.max_chars]) if description else _NO_HITS
-                if title_hits or desc_hits:
-                    self._text_evidence(title_hits, desc_hits, text_found)
+            text = self._text_memo.get(text_key)
+            if text is None:
+                text = self._text_found(title, description)
                 if description is None or len(description) <= _MEMO_TEXT_CHARS:
-                    _remember(self._text_memo, text_key, text_found)
-            if text_found:
-                found.update(text_found)
+                    _remember(self._text_memo, text_key, text)
+            if text[0]:
+                groups.append(text[0])
+                key.append(text[1])
 
         for name, check in c.top_checks:
             value = fields.get(name)
@@ -477,11 +497,11 @@ class Scorer:
                 if matched is None:
                     matched = self._match_field(check, value)
                     _remember(check.memo, value, matched)
-                for index, weight, evidence in matched:
-                    if index not in found:
-                        found[index] = (weight, evidence)
+                if matched[0]:
+                    groups.append(matched[0])
+                    key.append(matched[1])
             else:
-                self._field_evidence(check, value, found)
+                self._field_evidence(check, value, groups, key)
         extra = fields["extra"]
         if extra and c.extra_checks:
             for first, extra_checks in c.extra_checks.items():
@@ -490,10 +510,56 @@ class Scorer:
                     continue
                 for check in extra_checks:
                     value = top
-                    for key in check.keys[1:]:
-                        value = value.get(key) if isinstance(value, Mapping) else None
+                    for part in check.keys[1:]:
+                        value = value.get(part) if isinstance(value, Mapping) else None
                     if value is not None:
-                        self._field_evidence(check, value, found)
+                        self._field_evidence(check, value, groups, key)
+        model_entry: tuple[float, str] | None = None
+        if self.model is not None and self.model_weight:
+            model_logit, evidence = self.model.explain(fields["title"], fields["description"])
+            model_entry = (self.model_weight * model_logit, evidence)
+            key.append(model_entry)
+
+        own_key = tuple(key)
+        own = self._own_memo.get(own_key)
+        if own is None:
+            own = self._own(kind, groups, model_entry)
+            _remember(self._own_memo, own_key, own)
+        if parent is not None and c.parent_rules:
+            ranked = list(own[1])
+            total = own[0]
+            kind_filter = c.kind_filter
+            for index in c.parent_rules:
+                allowed = kind_filter[index]
+                if allowed is None or kind in allowed:
+                    inherited = self._inherited(index, parent, total)
+                    if inherited is not None:
+                        total += inherited[0]
+                        ranked.append((-abs(inherited[0]), c.rules[index].id, *inherited))
+            if len(ranked) > len(own[1]):
+                own = self._conclusion(ranked, total)
+        reasons = self._reason_objects
+        verdict = _construct(
+            Verdict,
+            {
+                "label": _LABELS[own[3]],
+                "p_business": own[4],
+                "reasons": tuple([reasons[i] for i in own[5]]),
+            },
+            _VERDICT_FIELDS,
+        )
+        return own[2], verdict
+
+    def _own(
+        self, kind: Kind, groups: list[_TextFound], model_entry: tuple[float, str] | None
+    ) -> _Own:
+        """The item's own evidence (no parent) from the matches :meth:`_evaluate` gathered."""
+        c = self._c
+        found: dict[int, tuple[float, str]] = {}
+        for group in groups:  # the first match of a rule counts (a label list matches twice)
+            for index, weight, evidence in group:
+                if index not in found:
+                    found[index] = (weight, evidence)
         for index, weight, evidence in c.kind_rules.get(kind, ()):
             found[index] = (weight, evidence)
 
@@ -505,9 +571,8 @@ class Scorer:
                 continue
             signal, rule_id = meta[index]
             entries.append((signal, rule_id, weight, evidence))
-        if self.model is not None and self.model_weight:
-            model_logit, evidence = self.model.explain(fields["title"], fields["description"])
-            entries.append(("model", "model", self.model_weight * model_logit, evidence))
+        if model_entry is not None:
+            entries.append(("model", "model", *model_entry))
 
         caps = c.caps
         scale: dict[str, float] = {}
@@ -528,31 +593,28 @@ class Scorer:
                 weight *= scale[signal]
             total += weight
             ranked.append((-abs(weight), rule_id, weight, evidence))
-        if parent is not None and c.parent_rules:
-            for index in c.parent_rules:
-                allowed = kind_filter[index]
-                if allowed is None or kind in allowed:
-                    inherited = self._inherited(index, parent, total)
-                    if inherited is not None:
-                        total += inherited[0]
-                        ranked.append((-abs(inherited[0]), rules[index].id, *inherited))
-        logit = c.prior + total
+        return self._conclusion(ranked, total)
+
+    def _conclusion(self, ranked: list[tuple[float, str, float, str]], total: float) -> _Own:
+        """Log-odds, label, p_business and the reasons strongest first, as plain data (the
+        reasons as indexes into ``_reason_objects``)."""
+        prior = self._c.prior
+        logit = prior + total
+        unsorted = tuple(ranked)
         if not ranked:
-            ranked.append((0.0, "prior", c.prior, "no rule matched: the prior (base rate) alone"))
+            ranked.append((0.0, "prior", prior, "no rule matched: the prior (base rate) alone"))
         elif len(ranked) > 1:
             ranked.sort()  # strongest first; ties by rule id, so the order is deterministic
+        if len(self._reason_objects) + len(ranked) > _MEMO_LIMIT:
+            # Remembered evidence refers to reasons by index: forget both together.
+            self._reason_ids.clear()
+            self._reason_objects.clear()
+            self._own_memo.clear()
         reason = self._reason
-        reasons = [reason(rule_id, weight, evidence) for _, rule_id, weight, evidence in ranked]
+        reasons = tuple([reason(rule_id, weight, text) for _, rule_id, weight, text in ranked])
         p = _logistic(logit)
-        verdict = _construct(
-            Verdict,
-            {
-                "label": self.thresholds.label(p),
-                "p_business": round(p, 6),
-                "reasons": tuple(reasons),
-            },
-        )
-        return _Evidence(logit, verdict)
+        label = _LABEL_INDEX[self.thresholds.label(p)]
+        return (total, unsorted, logit, label, round(p, 6), reasons)
 
     def _inherited(
         self, index: int, parent: tuple[str, float], own: float
@@ -576,27 +638,65 @@ class Scorer:
         side = "business-facing" if parent_logit > 0 else "inward-facing"
         return inherited, f"parent {parent_key} leans {side} (evidence {parent_logit:+.2f}{note})"
 
-    def _hits(self, text: str) -> dict[int, str]:
-        hits = self._hits_memo.get(text)
-        if hits is None:
-            hits = self._c.phrases.match(tokenize(text))
+    def _text_found(self, title: str, description: str | None) -> _Group:
+        """The text rules' evidence, in rule order. Texts differ far more often than the
+        phrases found in them, so the evidence is remembered per pair of phrase sets."""
+        c = self._c
+        title_found = self._phrases_in(title) if title else _NOTHING
+        desc_found = self._phrases_in(description[: c.max_chars]) if description else _NOTHING
+        if not title_found and not desc_found:
+            return _NO_GROUP
+        key = (title_found, desc_found)
+        group = self._evidence_memo.get(key)
+        if group is None:
+            found: dict[int, tuple[float, str]] = {}
+            self._text_evidence(self._groups_of(title_found), self._groups_of(desc_found), found)
+            group = self._group([(index, weight, text) for index, (weight, text) in found.items()])
+            _remember(self._evidence_memo, key, group)
+        return group
+
+    def _phrases_in(self, text: str) -> tuple[str, ...]:
+        phrases = self._hits_memo.get(text)
+        if phrases is None:
+            phrases = self._c.phrases.find(tokenize(text))
             if len(text) <= _MEMO_TEXT_CHARS:
-                _remember(self._hits_memo, text, hits)
-        return hits
+                _remember(self._hits_memo, text, phrases)
+        return phrases
+
+    def _groups_of(self, phrases: tuple[str, ...]) -> dict[int, str]:
+        """Phrase group -> the phrases found, for reading (a dict of ints and strings: the
+        garbage collector does not track it)."""
+        groups = self._groups_memo.get(phrases)
+        if groups is None:
+            groups = self._c.phrases.describe(phrases)
+            _remember(self._groups_memo, phrases, groups)
+        return groups
+
+    def _group(self, matches: list[tuple[int, float, str]]) -> _Group:
+        """Matches as a tuple with an id: the same matches get the same id (while remembered),
+        and an id is never given to other matches, so memo keys can hold ids, not matches."""
+        if not matches:
+            return _NO_GROUP
+        group = tuple(matches)
+        known = self._group_ids.get(group)
+        if known is None:
+            known = next(self._next_id)
+            _remember(self._group_ids, group, known)
+        return group, known
 
     def _field_evidence(
-        self, check: _FieldCheck, value: Any, found: dict[int, tuple[float, str]]
+        self, check: _FieldCheck, value: Any, groups: list[_TextFound], key: list[Any]
     ) -> None:
         for text in _values(value):
             matched = check.memo.get(text)
             if matched is None:
                 matched = self._match_field(check, text)
                 _remember(check.memo, text, matched)
-            for index, weight, evidence in matched:
-                if index not in found:
-                    found[index] = (weight, evidence)
+            if matched[0]:
+                groups.append(matched[0])
+                key.append(matched[1])
 
-    def _match_field(self, check: _FieldCheck, text: str) -> tuple[tuple[int, float, str], ...]:
+    def _match_field(self, check: _FieldCheck, text: str) -> _Group:
         rules = self._c.rules
         out: list[tuple[int, float, str]] = []
         if check.equals:
@@ -608,7 +708,7 @@ class Scorer:
             if m:
                 evidence = f"{check.path} {text!r} matches {m.group(0)!r}"
                 out.append((index, rules[index].weight, evidence))
-        return tuple(out)
+        return self._group(out)
 
     def _text_evidence(
         self,
@@ -628,6 +728,7 @@ class Scorer:
             for text_rule in by_atom.get(atom, ()):
                 candidates[text_rule.index] = text_rule
         from_description: list[int] = []
+        merged: dict[int, str] | None = None
         # Rule order, not the order phrases came out of a set (that follows PYTHONHASHSEED): the
         # floating-point sums below, and so the last digits of the weights and the order of
         # near-equal reasons, must not change from one process to the next.
@@ -643,7 +744,12 @@ class Scorer:
                 continue
             if not desc_hits or not t.use_description:
                 continue
-            hits = {**desc_hits, **title_hits} if t.use_title else desc_hits
+            if t.use_title:
+                if merged is None:
+                    merged = {**desc_hits, **title_hits}
+                hits = merged
+            else:
+                hits = desc_hits
             if (
                 not t.main.isdisjoint(hits)
                 and (not t.also or not t.also.isdisjoint(hits))
@@ -664,14 +770,16 @@ class Scorer:
                     weight, evidence = found[i]
                     found[i] = (weight * scale, evidence)
 
-    def _reason(self, rule: str, weight: float, evidence: str) -> Reason:
+    def _reason(self, rule: str, weight: float, evidence: str) -> int:
+        """The index of this reason in ``_reason_objects`` (one Reason per distinct reason)."""
         key = (rule, weight, evidence)
-        reason = self._reasons.get(key)
-        if reason is None:
+        index = self._reason_ids.get(key)
+        if index is None:
+            index = len(self._reason_objects)
             values = {"rule": rule, "weight": round(weight, 4), "evidence": evidence}
-            reason = _construct(Reason, values)
-            _remember(self._reasons, key, reason)
-        return reason
+            self._reason_objects.append(_construct(Reason, values, _REASON_FIELDS))
+            self._reason_ids[key] = index
+        return index
 
 
 def _describe(where: str, hits: Mapping[int, str], rule: _TextRule) -> str:
@@ -684,25 +792,36 @@ def _describe(where: str, hits: Mapping[int, str], rule: _TextRule) -> str:
 _M = TypeVar("_M", bound=BaseModel)
 
 
-def _construct(cls: type[_M], data: dict[str, Any]) -> _M:
+def _construct(cls: type[_M], data: dict[str, Any], fields: set[str] | None = None) -> _M:
     """A pydantic model from trusted, complete field values without validation.
 
     ``model_construct`` does the same but walks every field for defaults and aliases; this is
-    the scoring loop's hottest allocation. Every field must be present in ``data``; a test
-    checks the result equals the validated model.
+    the scoring loop's hottest allocation. Every field must be present in ``data``; ``fields``
+    is the set of them when known (copied: cheaper than building it). A test checks the result
+    equals the validated model.
     """
-    obj = cls.__new__(cls)
-    object.__setattr__(obj, "__dict__", data)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(data))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
+    obj = _new(cls)
+    _setattr(obj, "__dict__", data)
+    _setattr(obj, "__pydantic_fields_set__", set(data) if fields is None else fields.copy())
+    _setattr(obj, "__pydantic_extra__", None)
+    _setattr(obj, "__pydantic_private__", None)
     return obj
 
 
+_new = object.__new__
+_setattr = object.__setattr__
+_REASON_FIELDS = set(Reason.model_fields)
+_VERDICT_FIELDS = set(Verdict.model_fields)
+_SCORED_FIELDS = set(ScoredItem.model_fields)
+_N_SCORED = len(_SCORED_FIELDS)
+
+
 def _attach(item: WorkItem, verdict: Verdict) -> ScoredItem:
-    data = dict(item.__dict__)
+    data = item.__dict__.copy()
     data["scoring"] = verdict
-    return _construct(ScoredItem, data)
+    # A WorkItem's __dict__ holds every field (pydantic fills defaults in), so with the verdict
+    # it has exactly ScoredItem's fields; anything else gets its own set.
+    return _construct(ScoredItem, data, _SCORED_FIELDS if len(data) == _N_SCORED else None)
 
 
 def score(
