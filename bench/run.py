@@ -45,7 +45,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--only",
         action="append",
         choices=[*SCENARIOS, *EXTRAS],
-        help="run only these parts (repeatable)",
+        help="run only these parts, in this order (repeatable)",
     )
     p.add_argument("--clients", help="comma-separated client names (default: all)")
     p.add_argument("--runs", type=int, help="runs per client (default 3; --quick: 1)")
@@ -300,14 +300,14 @@ def main(argv: list[str]) -> int:
         "scenarios": [],
     }
     with tempfile.TemporaryDirectory(prefix="itsm-bench-") as workdir:
-        for scenario in SCENARIOS:
-            if scenario in cfg["parts"]:
+        for part in dict.fromkeys(cfg["parts"]):  # in the order given to --only
+            if part == "scoring":
+                result["scoring"] = run_scoring(cfg)
+            elif part == "million":
+                result["million"] = run_million(cfg, workdir)
+            else:
                 for latency in cfg["latencies"]:
-                    result["scenarios"].append(run_scenario(scenario, latency, cfg, workdir))
-        if "scoring" in cfg["parts"]:
-            result["scoring"] = run_scoring(cfg)
-        if "million" in cfg["parts"]:
-            result["million"] = run_million(cfg, workdir)
+                    result["scenarios"].append(run_scenario(part, latency, cfg, workdir))
     result["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     result["load_end"] = os.getloadavg()[0]
     result["targets"] = summary.targets(result)
