@@ -50,9 +50,9 @@ MAX_RUNS = 60
 GENERATED_UNTIL = END + timedelta(days=1)  # versions newer than this were made by churn
 LAG = 1.0  # seconds; the final quiet sync waits this long after the last change
 
-# Company scale per platform: reduced ~4,000 records in all, full ~100,000 (66k + 34k).
+# Company scale per platform: reduced ~4,000 records in all, full ~104,000 (69k + 35k).
 COMPANY_SCALE = (
-    {"servicenow": 17.0, "jira": 42.0}
+    {"servicenow": 17.6, "jira": 44.0}
     if SCALE.name == "full"
     else {"servicenow": 0.65, "jira": 3.0}
 )
