@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
@@ -30,7 +31,7 @@ from itsm_bridge import (
     Status,
     WorkItem,
 )
-from itsm_bridge_jira.deployment import Deployment, detect, server_time
+from itsm_bridge_jira.deployment import Deployment, ServerClock, detect, server_reading
 from itsm_bridge_jira.fields import FieldCatalog
 from itsm_bridge_jira.jql import check_user_jql, window_jql
 from itsm_bridge_jira.kinds import KindRules
@@ -88,6 +89,10 @@ BASE_FIELDS: tuple[str, ...] = (
 class JiraOptions(ConnectorOptions):
     """Options of the ``jira`` connector (plus the common ones of every connector)."""
 
+    # Cloud caps a search page at 100 issues, so a pull is hundreds of round trips: eight pages
+    # in flight by default (the governor still slows down on 429s and Jira's rate headers).
+    max_workers: int = Field(default=8, ge=1, le=32, description="Parallel ranges per kind.")
+    max_concurrency: int = Field(default=8, ge=1, le=64)
     deployment: Literal["auto", "cloud", "datacenter", "server"] = "auto"
     projects: tuple[str, ...] = Field(default=(), description="Project keys (all if empty).")
     jql: str | None = Field(default=None, description="Extra JQL restriction, without ORDER BY.")
@@ -141,6 +146,7 @@ class JiraConnector(Connector):
         self.user_jql = check_user_jql(self.options.jql)
         self._site: Site | None = None
         self._site_lock = threading.Lock()
+        self.clock: ServerClock | None = None  # the server's clock, once the site is known
         self.restarts = 0  # offset-shift restarts of Data Center windows (for the run report)
         self.census_found = 0  # issues the census found that the main pass had not returned
 
@@ -207,13 +213,25 @@ class JiraConnector(Connector):
             return self._site
 
     def _discover(self) -> Site:
-        deployment, _ = detect(self.transport, self.options.deployment)
+        readings: list[tuple[datetime, float, float]] = []
+        deployment, _ = detect(
+            self.transport, self.options.deployment, observe=lambda *r: readings.append(r)
+        )
+        clock = ServerClock(lambda: server_reading(self.transport, deployment))
+        for reading in readings:  # serverInfo's own reading primes the clock: no extra request
+            clock.observe(*reading)
         api = deployment.api
-        me = self.transport.get(f"{api}/myself", endpoint="myself").data
+        # Three independent reads: one round trip instead of three.
+        with ThreadPoolExecutor(3, thread_name_prefix="itsm-jira-discovery") as pool:
+            reads = [
+                pool.submit(self.transport.get, f"{api}/{path}", endpoint=path)
+                for path in ("myself", "field", "issuetype")
+            ]
+            me, raw_fields, raw_types = (read.result().data for read in reads)
+        self.clock = clock
         account_tz = me.get("timeZone") if isinstance(me, dict) else None
-        raw_fields = self.transport.get(f"{api}/field", endpoint="field").data or []
-        catalog = FieldCatalog.from_fields(f for f in raw_fields if isinstance(f, dict))
-        raw_types = self.transport.get(f"{api}/issuetype", endpoint="issuetype").data or []
+        catalog = FieldCatalog.from_fields(f for f in raw_fields or [] if isinstance(f, dict))
+        raw_types = raw_types or []
         mapping = self.mapping_config(catalog)
         type_ids = mapping.kinds.type_ids_by_kind([t for t in raw_types if isinstance(t, dict)])
         wanted = list(BASE_FIELDS)
@@ -240,8 +258,10 @@ class JiraConnector(Connector):
     # -- pulling ---------------------------------------------------------------------------------
 
     def server_now(self, site: Site) -> datetime:
-        reported = server_time(self.transport, site.deployment)
-        return reported if reported is not None else datetime.now(UTC)
+        """The server's time now, or a little before it (see :class:`ServerClock`)."""
+        if self.clock is None:
+            self.clock = ServerClock(lambda: server_reading(self.transport, site.deployment))
+        return self.clock.earliest()
 
     def type_clause(self, site: Site, kind: Kind) -> dict[str, Any] | None:
         """JQL type restriction for ``kind``; ``None`` when the site has no type of that kind."""

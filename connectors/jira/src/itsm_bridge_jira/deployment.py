@@ -10,15 +10,18 @@ serverInfo: https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-grou
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 from itsm_bridge import EndpointNotFoundError, ResponseFormatError, Transport
 from itsm_bridge._time import parse_datetime
 
-__all__ = ["Deployment", "DeploymentKind", "detect", "server_time"]
+__all__ = ["Deployment", "DeploymentKind", "ServerClock", "detect", "server_reading", "server_time"]
 
 DeploymentKind = Literal["cloud", "datacenter"]
 
@@ -47,13 +50,21 @@ def _kind_of(info: Any) -> DeploymentKind:
     return "cloud" if deployment == "cloud" else "datacenter"
 
 
-def detect(transport: Transport, configured: str = "auto") -> tuple[Deployment, datetime | None]:
+def detect(
+    transport: Transport,
+    configured: str = "auto",
+    *,
+    observe: Callable[[datetime, float, float], None] | None = None,
+) -> tuple[Deployment, datetime | None]:
     """The deployment, and the server's clock when serverInfo was read (None if not reported).
 
     ``/rest/api/3/serverInfo`` first: Cloud answers it, Data Center (v2 only) answers 404 and is
-    then asked on v2. A configured deployment goes straight to its own version.
+    then asked on v2. A configured deployment goes straight to its own version. ``observe``
+    receives the server's time with the monotonic instants its request left and its answer came
+    (a :meth:`ServerClock.observe`).
     """
     info: Any = None
+    sent = time.monotonic()
     if configured in ("auto", "cloud"):
         try:
             info = transport.get("/rest/api/3/serverInfo", endpoint="serverInfo").data
@@ -61,7 +72,9 @@ def detect(transport: Transport, configured: str = "auto") -> tuple[Deployment, 
             if configured == "cloud":
                 raise
     if info is None:
+        sent = time.monotonic()
         info = transport.get("/rest/api/2/serverInfo", endpoint="serverInfo").data
+    received = time.monotonic()
     if not isinstance(info, dict):
         raise ResponseFormatError(
             "serverInfo did not answer a JSON object", source=transport.connector
@@ -72,7 +85,10 @@ def detect(transport: Transport, configured: str = "auto") -> tuple[Deployment, 
         kind = "datacenter"
     else:
         kind = _kind_of(info)
-    return Deployment(kind, str(info.get("version") or "") or None), _time_of(info)
+    now = _time_of(info)
+    if now is not None and observe is not None:
+        observe(now, sent, received)
+    return Deployment(kind, str(info.get("version") or "") or None), now
 
 
 def _time_of(info: dict[str, Any]) -> datetime | None:
@@ -91,15 +107,80 @@ def server_time(transport: Transport, deployment: Deployment) -> datetime | None
     Windows close on the server's clock, never the client's, so a skewed laptop or container
     clock cannot move a window's end past records the server has not finished writing.
     """
+    return server_reading(transport, deployment)[0]
+
+
+def server_reading(transport: Transport, deployment: Deployment) -> tuple[datetime | None, float]:
+    """:func:`server_time` and how coarse it is in seconds (a ``Date`` header: whole seconds)."""
     response = transport.get(f"{deployment.api}/serverInfo", endpoint="serverInfo")
     info = response.data
     reported = _time_of(info) if isinstance(info, dict) else None
     if reported is not None:
-        return reported
+        return reported, 0.0
     header = response.headers.get("Date")
     if not header:
-        return None
+        return None, 0.0
     try:
-        return parsedate_to_datetime(header).astimezone(UTC)
+        return parsedate_to_datetime(header).astimezone(UTC), 1.0
     except (TypeError, ValueError, IndexError):
-        return None
+        return None, 0.0
+
+
+class ServerClock:
+    """The server's clock from one reading, carried forward on the local monotonic clock.
+
+    Asking the server for the time costs a round trip, and a pull needs it several times per
+    kind (where a window ends, when the pages were all read, where a catch-up pass ends). One
+    reading taken between two local instants bounds the server's time for as long as both clocks
+    tick at the same rate: at least the reading plus the time since the answer arrived
+    (:meth:`earliest`, for window ends, which must not pass what the server has written), at most
+    the reading plus the time since the question left (:meth:`latest`, for "every page was read
+    by now"). A reading older than ``max_age`` is renewed, so drift and clock steps stay far
+    below ``lag_seconds``. A server that reports no time at all leaves the client's clock.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[], tuple[datetime | None, float]],
+        *,
+        max_age: float = 300.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._read = read
+        self.max_age = max_age
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._reading: tuple[datetime, float, float] | None = None  # (time, sent, received)
+
+    def observe(
+        self, reported: datetime | None, sent: float, received: float, coarse: float = 0.0
+    ) -> None:
+        """Remember a reading taken by a request sent at ``sent`` and answered at ``received``."""
+        if reported is None:
+            reported, sent = datetime.now(UTC), received  # no server clock: the client's
+        # A whole-second reading may be up to `coarse` behind: widen the interval by that much.
+        with self._lock:
+            self._reading = (reported, sent - coarse, received)
+
+    def _current(self) -> tuple[datetime, float, float]:
+        with self._lock:
+            reading = self._reading
+        if reading is None or self._monotonic() - reading[2] > self.max_age:
+            sent = self._monotonic()
+            reported, coarse = self._read()
+            self.observe(reported, sent, self._monotonic(), coarse)
+            with self._lock:
+                assert self._reading is not None
+                reading = self._reading
+        return reading
+
+    def earliest(self) -> datetime:
+        """The server's time now, or a little before it (never after)."""
+        reported, _, received = self._current()
+        return reported + timedelta(seconds=self._monotonic() - received)
+
+    def latest(self, at: float | None = None) -> datetime:
+        """The server's time at monotonic instant ``at`` (default now), or a little after it."""
+        reported, sent, _ = self._current()
+        when = self._monotonic() if at is None else at
+        return reported + timedelta(seconds=when - sent)

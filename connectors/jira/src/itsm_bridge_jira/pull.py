@@ -1,9 +1,11 @@
 """One pull of one kind: a window closed in the past, read completely, each issue once.
 
 1. The **main pass** pages ``updated >= lo AND updated < hi ORDER BY updated ASC, id ASC`` with
-   ``hi`` = the server's clock minus ``lag_seconds``; each page carries a keyset cursor.
-2. The **census** reads the window's ids alone (cheap, large pages) and fetches anything the main
-   pass did not see (offset shifts, late indexing on Cloud's eventually consistent search).
+   ``hi`` = the server's clock minus ``lag_seconds``, as parallel key ranges
+   (:mod:`itsm_bridge_jira.ranges`); each page carries the cursor of the window's frontier.
+2. The **census** reads the window's ids alone (cheap, large pages) alongside the main pass, and
+   anything the main pass did not return is fetched afterwards (offset shifts, late indexing on
+   Cloud's eventually consistent search).
 3. **Catch-up** passes read ``[hi, now - lag)`` for issues that changed while the pull ran, until
    a pass finds nothing new; the final cursor closes the window at that pass's upper bound.
 
@@ -15,17 +17,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from itsm_bridge import CompletenessCheck, Cursor, Kind, Page, Reject, WorkItem
 from itsm_bridge._time import to_epoch_ms
+from itsm_bridge.connector import relaxed_gc
 from itsm_bridge_jira.changelog import attach_changelogs
 from itsm_bridge_jira.jql import window_jql
 from itsm_bridge_jira.mapping import is_kind, parse_jira_datetime
-from itsm_bridge_jira.window import search_pages
+from itsm_bridge_jira.ranges import KeyRange, Scan, scan_pages
 from itsm_bridge_jira.worklogs import worklogs_since
 
 if TYPE_CHECKING:
@@ -34,6 +38,9 @@ if TYPE_CHECKING:
 __all__ = ["KindPull"]
 
 log = logging.getLogger("itsm_bridge.jira")
+# Issues (all requested fields) that requests in flight may bring back at once: about 30 MB
+# decoded. Cloud's 100-issue pages use every worker; Data Center's 1000-issue pages three.
+ISSUE_BUDGET = 3000
 _sleep = time.sleep  # waits for the server clock to pass a window's end (patchable in tests)
 
 
@@ -46,9 +53,7 @@ class _Run:
     skip_at_lo: frozenset[str]
     floor: datetime | None = None
     emitted: dict[str, datetime] = field(default_factory=dict)
-    watermark: datetime | None = None
-    at_watermark: set[str] = field(default_factory=set)
-    census_ids: set[str] = field(default_factory=set)
+    census_ids: dict[str, None] = field(default_factory=dict)  # in the order the census saw them
     held: datetime | None = None
 
 
@@ -70,7 +75,21 @@ class KindPull:
         self.since = since
         self.run = _Run(kind, None, frozenset())
 
+    @property
+    def workers(self) -> int:
+        """Pages in flight at once: ``max_workers``, within the host governor's concurrency."""
+        governor = self.conn.transport.governor
+        return max(1, min(self.conn.options.max_workers, governor.max_concurrency))
+
     def pages(self) -> Iterator[Page]:
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="itsm-jira")
+        try:
+            with relaxed_gc():
+                yield from self._pages(pool)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _pages(self, pool: ThreadPoolExecutor) -> Iterator[Page]:
         conn, site, kind, cursor, since = self.conn, self.site, self.kind, self.cursor, self.since
         opts = conn.options
         lag = timedelta(seconds=opts.lag_seconds)
@@ -108,30 +127,47 @@ class KindPull:
 
         expand = ["changelog"] if opts.changelog and not site.deployment.cloud else []
 
-        def main_from(position: datetime | None) -> str:
-            # A restart resumes at a record's own `updated`: exact, nothing to widen.
-            if position is not None and (lo is None or position > lo):
-                return jql(position, hi, True)
-            return jql(lo, hi)
+        def search(window_lo: datetime | None, window_hi: datetime, **options: Any) -> Scan:
+            return Scan(
+                conn.transport,
+                site.deployment,
+                jql,
+                lo=window_lo,
+                hi=window_hi,
+                fields=options.pop("fields", site.fields),
+                page_size=options.pop("page_size", opts.page_size),
+                expand=options.pop("expand", expand),
+                on_restart=conn.count_restart,
+                **options,
+            )
 
-        # 1. the main pass
-        for records in search_pages(
-            self.conn.transport,
-            site.deployment,
-            main_from,
-            fields=site.fields,
-            page_size=opts.page_size,
-            expand=expand,
-            start=lo,
-            on_restart=self.conn.count_restart,
-        ):
-            yield self.page(records, upper=hi, worklogs=worklogs, expand=expand)
-        # 2. the census: ids of the window compared with what was emitted
+        # 1. the main pass, and 2. the census: the ids of each range the main pass finished,
+        # read with the slots the main pass cannot use, compared afterwards with what it emitted.
+        main = search(lo, hi, widen=True, budget=ISSUE_BUDGET)
+        cloud = site.deployment.cloud
+        census = search(
+            lo,
+            hi,
+            # Cloud's id-only pages have no `updated` to restart from; Data Center's ask for it.
+            fields=["id"] if cloud else ["updated"],
+            page_size=opts.census_page_size,
+            expand=[],
+            keyset=not cloud,
+            empty=True,
+        )
+        for scan, rng, records in scan_pages(pool, self.workers, [main, census]):
+            if scan is census:
+                for record in records:
+                    issue_id = str(record.get("id") or "")
+                    if issue_id:
+                        run.census_ids[issue_id] = None
+                continue
+            yield self.page(records, upper=hi, worklogs=worklogs, source=(main, rng))
+            if rng.done and opts.census:
+                # Exact lower bound: the minute-widened records before `lo` are not missing.
+                census.add(rng.lo, rng.hi, jql(rng.lo, rng.hi, True) if cloud else None)
         if opts.census:
-            # Exact lower bound: the minute-widened records before `lo` are not missing.
-            missing = self.census(lambda position: jql(position or lo, hi, True))
-            for page in self.fetch_ids(missing, worklogs, expand):
-                yield page
+            yield from self.fetch_ids(pool, self.missing(), worklogs, expand)
             window = f"[{lo.isoformat() if lo else '-inf'}, {hi.isoformat()})"
             fetched = sum(1 for i in run.census_ids if i in run.emitted)
             self.conn.stats.completeness.append(
@@ -139,37 +175,23 @@ class KindPull:
             )
         # 3. catch-up: records that changed while the pull ran. Changes are only trusted once
         # they are `lag` old (clock skew, Cloud's eventually consistent index), so the first pass
-        # waits until the window can close after the last page was read.
-        paged_until = conn.server_now(site)
+        # waits until the window can close after the last page was read; whatever came after the
+        # last page (mapping it, the census) already counts towards that wait.
+        clock = conn.clock
+        paged_until = clock.latest() if clock is not None else conn.server_now(site)
         for number in range(opts.catchup_passes):
+            if number == 0:
+                wait = paged_until + lag - conn.server_now(site)
+                if wait > timedelta(0):
+                    _sleep(wait.total_seconds())
             upper = conn.server_now(site) - lag
-            if number == 0 and upper < paged_until:
-                _sleep((paged_until - upper).total_seconds())
-                upper = paged_until
             if upper <= hi:
                 break
             before = len(run.emitted)
             moved = False
-
-            def catchup(
-                position: datetime | None, low: datetime = hi, high: datetime = upper
-            ) -> str:
-                return jql(position or low, high)
-
-            for records in search_pages(
-                self.conn.transport,
-                site.deployment,
-                catchup,
-                fields=site.fields,
-                page_size=opts.page_size,
-                expand=expand,
-                start=hi,
-                on_restart=self.conn.count_restart,
-            ):
-                page = self.page(
-                    records, upper=upper, worklogs=worklogs, expand=expand,
-                    checkpoint=False,
-                )  # fmt: skip
+            catchup = search(hi, upper, widen=True, budget=ISSUE_BUDGET)
+            for _, _, records in scan_pages(pool, self.workers, [catchup]):
+                page = self.page(records, upper=upper, worklogs=worklogs)
                 moved = moved or bool(page.items or page.rejects)
                 yield page
             hi = upper
@@ -234,9 +256,9 @@ class KindPull:
         *,
         upper: datetime,
         worklogs: Mapping[str, list[dict[str, Any]]] | None,
-        expand: Sequence[str],
-        checkpoint: bool = True,
+        source: tuple[Scan, KeyRange] | None = None,
     ) -> Page:
+        """Map what this page adds; with ``source`` (the main pass) it carries the cursor."""
         site, run = self.site, self.run
         accepted = self.accept(records, upper)
         if self.conn.options.changelog:
@@ -252,52 +274,31 @@ class KindPull:
                 rejects.append(result)
             else:
                 items.append(result)
-                if checkpoint and (run.watermark is None or result.updated_at > run.watermark):
-                    run.watermark = result.updated_at
-                    run.at_watermark = set()
-                if checkpoint and result.updated_at == run.watermark:
-                    run.at_watermark.add(result.id.rsplit(":", 1)[-1])
         self.conn.stats.count_page(len(items), len(rejects))
         for item in items:
             for code in item.extra.get("unknown_codes", ()):
                 self.conn.stats.unknown_code(str(code))
         cursor = None
-        if checkpoint and run.watermark is not None:
-            boundary = tuple(sorted(run.at_watermark))
-            cursor = Cursor(
-                watermark=run.watermark,
-                boundary_ids=boundary,
-                state={"deployment": site.deployment.kind},
-            )
+        if source is not None:
+            scan, rng = source
+            if rng.moved:
+                rng.at_position = set()
+            for item in items:
+                if item.updated_at == rng.position:
+                    rng.at_position.add(item.id.rsplit(":", 1)[-1])
+            watermark = scan.frontier()
+            if watermark is not None:
+                cursor = Cursor(
+                    watermark=watermark,
+                    boundary_ids=tuple(sorted(scan.boundary(watermark))),
+                    state={"deployment": site.deployment.kind},
+                )
         return Page(run.kind, items, rejects, cursor=cursor, final=False)
 
-    def census(self, jql_from: Callable[[datetime | None], str]) -> list[str]:
-        """Ids in the window that the main pass did not emit (id-only pages, large).
-
-        On Data Center the census asks for ``updated`` too, so that a shifted offset restarts it
-        from its keyset like the main pass instead of from the beginning.
-        """
-        site, run = self.site, self.run
-        cloud = site.deployment.cloud
-        missing: list[str] = []
-        seen: set[str] = set()
-        for records in search_pages(
-            self.conn.transport,
-            site.deployment,
-            jql_from,
-            fields=["id"] if cloud else ["updated"],
-            page_size=self.conn.options.census_page_size,
-            start=run.lo,
-            keyset=not cloud,
-            on_restart=self.conn.count_restart,
-        ):
-            for record in records:
-                issue_id = str(record.get("id") or "")
-                if issue_id:
-                    run.census_ids.add(issue_id)
-                if issue_id and issue_id not in run.emitted and issue_id not in seen:
-                    seen.add(issue_id)
-                    missing.append(issue_id)
+    def missing(self) -> list[str]:
+        """Ids the census saw in the window that the main pass did not emit."""
+        run = self.run
+        missing = [i for i in run.census_ids if i not in run.emitted]
         self.conn.census_found += len(missing)
         if missing:
             log.warning(
@@ -309,32 +310,35 @@ class KindPull:
 
     def fetch_ids(
         self,
+        pool: ThreadPoolExecutor,
         ids: Sequence[str],
         worklogs: Mapping[str, list[dict[str, Any]]] | None,
         expand: Sequence[str],
     ) -> Iterator[Page]:
+        if not ids:
+            return
         site = self.site
         far = datetime.max.replace(tzinfo=UTC)
-        for start in range(0, len(ids), 100):
-            chunk = ids[start : start + 100]
-            query = window_jql(lo=None, hi=None, issue_ids=chunk)
-            for records in search_pages(
-                self.conn.transport,
-                site.deployment,
-                _constant(query),
-                fields=site.fields,
-                page_size=100,
-                expand=expand,
-                keyset=False,
-            ):
-                yield self.page(
-                    records, upper=far, worklogs=worklogs, expand=expand,
-                    checkpoint=False,
-                )  # fmt: skip
+        queries = [
+            window_jql(lo=None, hi=None, issue_ids=ids[start : start + 100])
+            for start in range(0, len(ids), 100)
+        ]
+        scan = Scan(
+            self.conn.transport,
+            site.deployment,
+            _unused_query,
+            lo=None,
+            hi=None,
+            fields=site.fields,
+            page_size=100,
+            expand=expand,
+            keyset=False,
+            fixed=queries,
+            budget=ISSUE_BUDGET,
+        )
+        for _, _, records in scan_pages(pool, self.workers, [scan]):
+            yield self.page(records, upper=far, worklogs=worklogs)
 
 
-def _constant(query: str) -> Callable[[datetime | None], str]:
-    def jql(_position: datetime | None) -> str:
-        return query
-
-    return jql
+def _unused_query(lo: datetime | None, hi: datetime | None, exact: bool) -> str:
+    raise AssertionError("fixed queries carry their own JQL")  # pragma: no cover

@@ -24,12 +24,12 @@ from itsm_bridge.http import Paginator, Transport, fetch_pages
 from itsm_bridge_jira.deployment import Deployment
 from itsm_bridge_jira.mapping import parse_jira_datetime
 
-__all__ = ["MAX_RESTARTS", "search_pages"]
+__all__ = ["MAX_RESTARTS", "search_pages", "search_request", "updated_of"]
 
 MAX_RESTARTS = 20
 
 
-def _request(
+def search_request(
     deployment: Deployment,
     jql: str,
     fields: Sequence[str],
@@ -55,7 +55,7 @@ def _request(
     return PageRequest(deployment.search_path, json=body, method="POST"), paginator
 
 
-def _updated(record: Mapping[str, Any]) -> datetime | None:
+def updated_of(record: Mapping[str, Any]) -> datetime | None:
     fields = record.get("fields")
     if not isinstance(fields, Mapping):
         return None
@@ -86,7 +86,9 @@ def search_pages(
     restarts = 0  # consecutive restarts that made no progress
     while True:
         restarted_at = position
-        request, paginator = _request(deployment, jql_from(position), fields, page_size, expand)
+        request, paginator = search_request(
+            deployment, jql_from(position), fields, page_size, expand
+        )
         baseline: int | None = None
         restarted = False
         pages = fetch_pages(transport, request, paginator, records_path="issues", endpoint="search")
@@ -103,7 +105,7 @@ def search_pages(
                 yield records
                 if keyset:
                     for record in records:
-                        when = _updated(record)
+                        when = updated_of(record)
                         if when is not None and (position is None or when > position):
                             position = when
         finally:

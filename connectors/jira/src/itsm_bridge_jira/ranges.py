@@ -1,0 +1,336 @@
+"""Paging one JQL window as several key ranges at once, within the host's rate governor.
+
+A window ``updated >= lo AND updated < hi`` is read as disjoint ranges of ``updated``, each with its
+own JQL query and so its own sequence of pages: Cloud's ``nextPageToken`` cannot be predicted or
+shared, and Data Center's ``startAt`` stays exact only while its own query's ``total`` holds. Up to
+``workers`` pages are in flight together, so server latency (hundreds of milliseconds a page on a
+real site) overlaps instead of adding up, and on a fast server the next page is on its way while
+this one is mapped. Pages come back to the caller's thread: only the HTTP exchange and the JSON
+decoding run in the pool.
+
+How ranges come about: the window's first page is read alone (a small window is one page and no
+split at all). Afterwards, whenever a page arrives while a slot is idle, its range is cut at even
+steps of time over what remains of it, provided it holds at least two more pages by estimate (Data
+Center's ``total``; on Cloud, the density of ``updated`` on the page just read). A cut range's query
+ends early and restarts from its keyset (``updated >= position``), re-reading only the records of
+that one millisecond, which the caller drops as already emitted.
+
+Correctness is the single window's, range by range: every upper bound is in the past, so records
+can only leave a range while it is paged (a changed record's new ``updated`` is after the window),
+and a Data Center range whose ``total`` drops restarts from its keyset, as in
+:mod:`itsm_bridge_jira.window`. :meth:`Scan.frontier` is the resume point: every record of the
+window updated before it has been handed out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from itsm_bridge import IncompletePullError, PageRequest, ResponseFormatError
+from itsm_bridge._time import from_epoch_ms, to_epoch_ms
+from itsm_bridge.errors import RequestContext
+from itsm_bridge.http import HttpResponse, Paginator, Transport
+from itsm_bridge_jira.deployment import Deployment
+from itsm_bridge_jira.window import MAX_RESTARTS, search_request, updated_of
+
+__all__ = ["KeyRange", "Query", "Scan", "scan_pages"]
+
+Query = Callable[[datetime | None, datetime | None, bool], str]
+"""``query(lo, hi, exact)``: the JQL of ``lo <= updated < hi`` (``exact=False``: widened ``lo``)."""
+
+
+@dataclass(eq=False)
+class KeyRange:
+    """One range of a window: ``lo <= updated < hi``, paged by its own query."""
+
+    lo: datetime | None
+    hi: datetime | None
+    widen: bool = False  # the window's own first query: its lower bound goes out minute-widened
+    jql: str | None = None  # a fixed query (census by id, fetch by id): not keyed by time
+    position: datetime | None = None  # greatest `updated` read so far (where a restart resumes)
+    moved: bool = False  # the last page advanced `position`
+    at_position: set[str] = field(default_factory=set)  # ids handed out at `position` (caller's)
+    current: PageRequest | None = None  # the next request of the running query
+    paginator: Paginator | None = None
+    baseline: int | None = None  # Data Center: the running query's total
+    read: int = 0  # records the running query has returned
+    restarts: int = 0  # consecutive restarts without progress
+    restarted_at: datetime | None = None
+    busy: bool = False
+    done: bool = False
+
+    @property
+    def frontier(self) -> datetime | None:
+        """Every record of this range updated before this has been read."""
+        if self.done:
+            return self.hi
+        if self.position is not None and (self.lo is None or self.position > self.lo):
+            return self.position
+        return self.lo
+
+
+class Scan:
+    """A window (or a list of fixed queries) read as key ranges; see the module docstring."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        deployment: Deployment,
+        query: Query,
+        *,
+        lo: datetime | None,
+        hi: datetime | None,
+        fields: Sequence[str],
+        page_size: int,
+        expand: Sequence[str] = (),
+        widen: bool = False,
+        keyset: bool = True,
+        split: bool = True,
+        fixed: Sequence[str] = (),
+        empty: bool = False,
+        budget: int | None = None,
+        on_restart: Callable[[], None] | None = None,
+    ) -> None:
+        self.transport = transport
+        self.deployment = deployment
+        self.query = query
+        self.fields = list(fields)
+        self.page_size = page_size
+        self.expand = list(expand)
+        self.keyset = keyset
+        self.splittable = split and keyset and not fixed
+        self.budget = budget  # records the requests in flight may bring back at once
+        self.on_restart = on_restart
+        self.hi = hi
+        self.served = 0  # the largest page the server returned (it may cap `page_size`)
+        self.ranges: list[KeyRange]
+        if fixed:
+            self.ranges = [KeyRange(None, None, jql=jql) for jql in fixed]
+        elif empty:  # ranges arrive later (`add`), as another scan finishes them
+            self.ranges = []
+        else:
+            self.ranges = [KeyRange(lo, hi, widen=widen)]
+
+    # -- state -----------------------------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return all(r.done for r in self.ranges)
+
+    def add(self, lo: datetime | None, hi: datetime | None, jql: str | None = None) -> None:
+        """One more range to read (a fixed query when ``jql`` is given)."""
+        self.ranges.append(KeyRange(lo, hi, jql=jql))
+
+    def limit(self, workers: int) -> int:
+        """Requests this scan may have in flight: ``workers``, fewer for large pages."""
+        if self.budget is None:
+            return workers
+        page = min(self.page_size, self.served or self.page_size)
+        return max(1, min(workers, self.budget // page))
+
+    def ready(self) -> KeyRange | None:
+        """The earliest range with a page to fetch and none in flight."""
+        for rng in self.ranges:
+            if not rng.busy and not rng.done:
+                return rng
+        return None
+
+    def busy(self) -> int:
+        return sum(1 for r in self.ranges if r.busy)
+
+    def frontier(self) -> datetime | None:
+        """Every record of the window updated before this has been handed out."""
+        open_ranges = [r for r in self.ranges if not r.done]
+        if not open_ranges:
+            return self.hi
+        points = [r.frontier for r in open_ranges]
+        if any(p is None for p in points):
+            return None
+        return min(p for p in points if p is not None)
+
+    def boundary(self, at: datetime) -> set[str]:
+        """Ids handed out at exactly ``at`` (ranges are disjoint: at most one range has them)."""
+        for rng in self.ranges:
+            if rng.position == at:
+                return rng.at_position
+        return set()
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def request(self, rng: KeyRange) -> PageRequest:
+        """The next request of ``rng``, starting (or restarting) its query when it has none."""
+        if rng.current is None:
+            if rng.jql is not None:
+                jql = rng.jql
+            elif (
+                self.keyset
+                and rng.position is not None
+                and (rng.lo is None or rng.position > rng.lo)
+            ):
+                jql = self.query(rng.position, rng.hi, True)  # exact: a record's own `updated`
+            else:
+                jql = self.query(rng.lo, rng.hi, not rng.widen)
+            first, rng.paginator = search_request(
+                self.deployment, jql, self.fields, self.page_size, self.expand
+            )
+            rng.current = rng.paginator.first(first)
+            rng.baseline = None
+            rng.read = 0
+        return rng.current
+
+    def absorb(self, rng: KeyRange, response: HttpResponse) -> list[dict[str, Any]] | None:
+        """Take one page of ``rng``; ``None`` when it was dropped (its query restarts)."""
+        data = response.data if isinstance(response.data, Mapping) else {}
+        raw = data.get("issues")
+        if raw is None:
+            raw = []
+        if not isinstance(raw, list):
+            raise ResponseFormatError(
+                f"expected a list at 'issues', got {type(raw).__name__}",
+                context=RequestContext(
+                    connector=self.transport.connector,
+                    endpoint="search",
+                    method="POST",
+                    url=response.url,
+                    status=response.status,
+                ),
+            )
+        total = data.get("total")
+        if isinstance(total, int):
+            if rng.baseline is not None and total < rng.baseline:
+                self._restart(rng)  # quirk: offset pages shift when records leave the window
+                return None
+            rng.baseline = total if rng.baseline is None else max(rng.baseline, total)
+        records = [r for r in raw if isinstance(r, dict)]
+        rng.read += len(raw)
+        self.served = max(self.served, len(raw))
+        rng.moved = False
+        if self.keyset:
+            for record in records:
+                when = updated_of(record)
+                if when is not None and (rng.position is None or when > rng.position):
+                    rng.position = when
+                    rng.moved = True
+        assert rng.paginator is not None
+        assert rng.current is not None
+        following = rng.paginator.next(rng.current, data, response.headers, raw)
+        rng.current = following
+        if following is None:
+            rng.done = True
+        return records
+
+    def _restart(self, rng: KeyRange) -> None:
+        rng.current = None
+        if not self.keyset:
+            rng.position = None
+        rng.restarts = 1 if rng.position != rng.restarted_at else rng.restarts + 1
+        rng.restarted_at = rng.position
+        if self.on_restart is not None:
+            self.on_restart()
+        if rng.restarts > MAX_RESTARTS:
+            raise IncompletePullError(
+                f"the search window kept shrinking while it was paged ({rng.restarts} restarts "
+                "without progress); records change faster than they can be read, run again later",
+                source=self.transport.connector,
+            )
+
+    # -- splitting -------------------------------------------------------------------------------
+
+    def split(self, rng: KeyRange, records: Sequence[Mapping[str, Any]], extra: int) -> int:
+        """Cut what remains of ``rng`` into up to ``extra + 1`` ranges; returns how many were added.
+
+        Only a range that was just read (nothing in flight) is cut, at even steps of time, and
+        only where it holds two pages or more by estimate.
+        """
+        if (
+            not self.splittable
+            or extra < 1
+            or rng.done
+            or rng.position is None
+            or rng.hi is None
+            or rng.position >= rng.hi
+        ):
+            return 0
+        pages = self._pages_left(rng, records)
+        pieces = min(extra + 1, int(pages))
+        start, end = to_epoch_ms(rng.position), to_epoch_ms(rng.hi)
+        pieces = min(pieces, end - start)
+        if pieces < 2:
+            return 0
+        cuts = [start + (end - start) * i // pieces for i in range(1, pieces)]
+        bounds = [from_epoch_ms(c) for c in cuts if c > start]
+        if not bounds:
+            return 0
+        added = [KeyRange(lo, hi) for lo, hi in zip(bounds, [*bounds[1:], rng.hi], strict=True)]
+        rng.hi = bounds[0]
+        rng.current = None  # its query had the old upper bound: restart it from its keyset
+        index = self.ranges.index(rng)
+        self.ranges[index + 1 : index + 1] = added
+        return len(added)
+
+    def _pages_left(self, rng: KeyRange, records: Sequence[Mapping[str, Any]]) -> float:
+        page = min(self.page_size, self.served) or self.page_size
+        if rng.baseline is not None:  # Data Center: the query's own count
+            return max(0, rng.baseline - rng.read) / page
+        times = [t for t in (updated_of(r) for r in records) if t is not None]
+        assert rng.position is not None
+        assert rng.hi is not None
+        if len(times) < 2 or max(times) <= min(times):
+            return float(len(records) >= page) * 2  # unknown density: assume more
+        per_second = (len(times) - 1) / (max(times) - min(times)).total_seconds()
+        return per_second * (rng.hi - rng.position).total_seconds() / page
+
+
+def _send(transport: Transport, request: PageRequest) -> HttpResponse:
+    return transport.request(
+        request.method, request.path, params=request.params, json=request.json, endpoint="search"
+    )
+
+
+def scan_pages(
+    pool: ThreadPoolExecutor, workers: int, scans: Sequence[Scan]
+) -> Iterator[tuple[Scan, KeyRange, list[dict[str, Any]]]]:
+    """Pages of every scan as they arrive, with up to ``workers`` requests in flight in all.
+
+    Earlier scans come first when a slot frees; each keeps within its own :meth:`Scan.limit`
+    (a decoded page of a thousand issues is about ten megabytes), and a later scan uses the
+    slots an earlier one cannot. Ranges may be added to a scan while this runs (between pages).
+    New requests go out before a page is handed to the caller, so the caller's work on it
+    overlaps the next pages' round trips.
+    """
+    pending: dict[Future[HttpResponse], tuple[Scan, KeyRange]] = {}
+
+    def fill() -> None:
+        for scan in scans:
+            limit = scan.limit(workers)
+            while len(pending) < workers and scan.busy() < limit:
+                rng = scan.ready()
+                if rng is None:
+                    break
+                request = scan.request(rng)
+                rng.busy = True
+                pending[pool.submit(_send, scan.transport, request)] = (scan, rng)
+
+    try:
+        while True:
+            fill()
+            if not pending:
+                return
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in [f for f in pending if f in done]:  # in the order they were sent
+                scan, rng = pending.pop(future)
+                rng.busy = False
+                records = scan.absorb(rng, future.result())
+                if records is not None:
+                    waiting = sum(1 for r in scan.ranges if not r.busy and not r.done)
+                    scan.split(rng, records, scan.limit(workers) - scan.busy() - waiting)
+                fill()
+                if records is not None:
+                    yield scan, rng, records
+    finally:
+        for future in pending:
+            future.cancel()
