@@ -31,7 +31,7 @@ def test_tiny_memos_give_the_same_verdicts(
     again = [s.scoring for s in scorer.score(company)]
     assert first == reference
     assert again == reference
-    assert len(scorer._reason_objects) <= max(limit, 20)
+    assert len(scorer._reasons.objects) <= max(limit, 20)
 
 
 def test_a_scorer_reused_across_batches_gives_the_same_verdicts(

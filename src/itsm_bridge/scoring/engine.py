@@ -151,6 +151,23 @@ class _TextRule:
 
 _Evidence = tuple[float, Verdict]  # the log-odds (prior included) and the verdict
 
+
+class _Reasons(dict[tuple[float, str, float, str], int]):
+    """Ranked evidence ``(-|weight|, rule, weight, evidence)`` -> index of its Reason in
+    ``objects``: one Reason per distinct reason, made on first use (``__missing__``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.objects: list[Reason] = []
+
+    def __missing__(self, key: tuple[float, str, float, str]) -> int:
+        _, rule, weight, evidence = key
+        values = {"rule": rule, "weight": round(weight, 4), "evidence": evidence}
+        self[key] = index = len(self.objects)
+        self.objects.append(_construct(Reason, values, _REASON_FIELDS))
+        return index
+
+
 # An item's own evidence as plain data: its total and unsorted reasons (so a parent's share can
 # be added), then the log-odds, the label (index in _LABELS), p_business and the reasons (indexes
 # into Scorer._reason_objects).
@@ -182,6 +199,7 @@ class _Compiled:
         # text rules: (rule index, atoms of phrases, of and_phrases, of not_phrases)
         self.text_rules: list[_TextRule] = []
         self.text_by_atom: dict[int, list[_TextRule]] = {}
+        self.text_rule_at: dict[int, _TextRule] = {}
         self.top_checks: list[tuple[str, _FieldCheck]] = []
         self.extra_checks: dict[str, list[_FieldCheck]] = {}
         self.kind_rules: dict[Kind, list[tuple[int, float, str]]] = {}
@@ -224,6 +242,7 @@ class _Compiled:
                     spec(rule.not_phrases, rule.inflect),
                 )
                 self.text_rules.append(text_rule)
+                self.text_rule_at[index] = text_rule
                 for atom in text_rule.main:
                     self.text_by_atom.setdefault(atom, []).append(text_rule)
             elif kind == "equals":
@@ -286,11 +305,13 @@ class Scorer:
         # collector stops tracking: large memos do not make its full collections slower (a
         # memo of objects, such as one verdict per distinct evidence, did, by more than it
         # saved). Reasons are the exception: one per distinct reason, referred to by index.
-        self._reason_ids: dict[tuple[str, float, str], int] = {}
-        self._reason_objects: list[Reason] = []
+        self._reasons = _Reasons()
         self._hits_memo: dict[str, tuple[str, ...]] = {}
-        self._groups_memo: dict[tuple[str, ...], dict[int, str]] = {}
-        self._text_memo: dict[tuple[str, str | None], _Group] = {}
+        self._groups_memo: dict[tuple[str, ...], tuple[dict[int, str], tuple[int, ...]]] = {}
+        self._title_memo: dict[
+            tuple[str, ...],
+            tuple[dict[int, str], tuple[int, ...], dict[int, tuple[float, str]]],
+        ] = {}
         self._evidence_memo: dict[tuple[tuple[str, ...], tuple[str, ...]], _Group] = {}
         self._group_ids: dict[_TextFound, int] = {}
         self._next_id = itertools.count()
@@ -473,20 +494,35 @@ class Scorer:
         groups: list[_TextFound] = []
         key: list[Any] = [kind._value_]
 
-        # Text: one tokenisation per field, every phrase of every rule at once. Work records
-        # repeat their titles and templates a lot, so results are memoised per text.
+        # Text: one tokenisation per field, every phrase of every rule at once. The phrases
+        # found are remembered per text (titles repeat a lot), the rules' evidence per pair of
+        # phrase sets (which repeat far more than texts do).
         if c.has_text:
+            phrases = self._hits_memo
             title = fields["title"]
+            if title:
+                title_found = phrases.get(title)
+                if title_found is None:
+                    title_found = self._phrases_in(title)
+            else:
+                title_found = _NOTHING
             description = fields["description"]
-            text_key = (title, description)
-            text = self._text_memo.get(text_key)
-            if text is None:
-                text = self._text_found(title, description)
-                if description is None or len(description) <= _MEMO_TEXT_CHARS:
-                    _remember(self._text_memo, text_key, text)
-            if text[0]:
-                groups.append(text[0])
-                key.append(text[1])
+            if description:
+                description = description[: c.max_chars]
+                desc_found = phrases.get(description)
+                if desc_found is None:
+                    desc_found = self._phrases_in(description)
+            else:
+                desc_found = _NOTHING
+            if title_found or desc_found:
+                pair = (title_found, desc_found)
+                text = self._evidence_memo.get(pair)
+                if text is None:
+                    text = self._group(self._text_evidence(title_found, desc_found))
+                    _remember(self._evidence_memo, pair, text)
+                if text[0]:
+                    groups.append(text[0])
+                    key.append(text[1])
 
         for name, check in c.top_checks:
             value = fields.get(name)
@@ -538,13 +574,12 @@ class Scorer:
                         ranked.append((-abs(inherited[0]), c.rules[index].id, *inherited))
             if len(ranked) > len(own[1]):
                 own = self._conclusion(ranked, total)
-        reasons = self._reason_objects
         verdict = _construct(
             Verdict,
             {
                 "label": _LABELS[own[3]],
                 "p_business": own[4],
-                "reasons": tuple([reasons[i] for i in own[5]]),
+                "reasons": tuple(map(self._reasons.objects.__getitem__, own[5])),
             },
             _VERDICT_FIELDS,
         )
@@ -555,37 +590,37 @@ class Scorer:
     ) -> _Own:
         """The item's own evidence (no parent) from the matches :meth:`_evaluate` gathered."""
         c = self._c
-        found: dict[int, tuple[float, str]] = {}
+        found: dict[int, tuple[int, float, str]] = {}
         for group in groups:  # the first match of a rule counts (a label list matches twice)
-            for index, weight, evidence in group:
-                if index not in found:
-                    found[index] = (weight, evidence)
-        for index, weight, evidence in c.kind_rules.get(kind, ()):
-            found[index] = (weight, evidence)
+            for entry in group:
+                if entry[0] not in found:
+                    found[entry[0]] = entry
+        for entry in c.kind_rules.get(kind, ()):
+            found[entry[0]] = entry
 
+        kind_filter, meta, caps = c.kind_filter, c.meta, c.caps
         entries: list[tuple[str, str, float, str]] = []
-        kind_filter, meta = c.kind_filter, c.meta
-        for index, (weight, evidence) in found.items():
+        subtotals: dict[str, float] = {}
+        for index, weight, evidence in found.values():
             allowed = kind_filter[index]
             if allowed is not None and kind not in allowed:
                 continue
             signal, rule_id = meta[index]
             entries.append((signal, rule_id, weight, evidence))
+            if caps:
+                subtotals[signal] = subtotals.get(signal, 0.0) + weight
         if model_entry is not None:
             entries.append(("model", "model", *model_entry))
+            if caps:
+                subtotals["model"] = subtotals.get("model", 0.0) + model_entry[0]
 
-        caps = c.caps
         scale: dict[str, float] = {}
-        if caps and entries:
-            subtotals: dict[str, float] = {}
-            for signal, _, weight, _ in entries:
-                subtotals[signal] = subtotals.get(signal, 0.0) + weight
-            for signal, subtotal in subtotals.items():
-                limit = caps.get(signal)
-                if limit and abs(subtotal) > limit:
-                    # Correlated evidence of one kind must not stack without bound: scale it to
-                    # the signal's cap, so the reasons still add up to the log-odds.
-                    scale[signal] = limit / abs(subtotal)
+        for signal, subtotal in subtotals.items():
+            limit = caps.get(signal)
+            if limit and abs(subtotal) > limit:
+                # Correlated evidence of one kind must not stack without bound: scale it to
+                # the signal's cap, so the reasons still add up to the log-odds.
+                scale[signal] = limit / abs(subtotal)
         total = 0.0
         ranked: list[tuple[float, str, float, str]] = []
         for signal, rule_id, weight, evidence in entries:
@@ -597,7 +632,7 @@ class Scorer:
 
     def _conclusion(self, ranked: list[tuple[float, str, float, str]], total: float) -> _Own:
         """Log-odds, label, p_business and the reasons strongest first, as plain data (the
-        reasons as indexes into ``_reason_objects``)."""
+        reasons as indexes into ``_reasons.objects``)."""
         prior = self._c.prior
         logit = prior + total
         unsorted = tuple(ranked)
@@ -605,13 +640,11 @@ class Scorer:
             ranked.append((0.0, "prior", prior, "no rule matched: the prior (base rate) alone"))
         elif len(ranked) > 1:
             ranked.sort()  # strongest first; ties by rule id, so the order is deterministic
-        if len(self._reason_objects) + len(ranked) > _MEMO_LIMIT:
+        if len(self._reasons) + len(ranked) > _MEMO_LIMIT:
             # Remembered evidence refers to reasons by index: forget both together.
-            self._reason_ids.clear()
-            self._reason_objects.clear()
+            self._reasons = _Reasons()
             self._own_memo.clear()
-        reason = self._reason
-        reasons = tuple([reason(rule_id, weight, text) for _, rule_id, weight, text in ranked])
+        reasons = tuple(map(self._reasons.__getitem__, ranked))
         p = _logistic(logit)
         label = _LABEL_INDEX[self.thresholds.label(p)]
         return (total, unsorted, logit, label, round(p, 6), reasons)
@@ -638,39 +671,12 @@ class Scorer:
         side = "business-facing" if parent_logit > 0 else "inward-facing"
         return inherited, f"parent {parent_key} leans {side} (evidence {parent_logit:+.2f}{note})"
 
-    def _text_found(self, title: str, description: str | None) -> _Group:
-        """The text rules' evidence, in rule order. Texts differ far more often than the
-        phrases found in them, so the evidence is remembered per pair of phrase sets."""
-        c = self._c
-        title_found = self._phrases_in(title) if title else _NOTHING
-        desc_found = self._phrases_in(description[: c.max_chars]) if description else _NOTHING
-        if not title_found and not desc_found:
-            return _NO_GROUP
-        key = (title_found, desc_found)
-        group = self._evidence_memo.get(key)
-        if group is None:
-            found: dict[int, tuple[float, str]] = {}
-            self._text_evidence(self._groups_of(title_found), self._groups_of(desc_found), found)
-            group = self._group([(index, weight, text) for index, (weight, text) in found.items()])
-            _remember(self._evidence_memo, key, group)
-        return group
-
     def _phrases_in(self, text: str) -> tuple[str, ...]:
-        phrases = self._hits_memo.get(text)
-        if phrases is None:
-            phrases = self._c.phrases.find(tokenize(text))
-            if len(text) <= _MEMO_TEXT_CHARS:
-                _remember(self._hits_memo, text, phrases)
+        """The phrases in a text not yet in the memo (remembered unless the text is long)."""
+        phrases = self._c.phrases.find(tokenize(text))
+        if len(text) <= _MEMO_TEXT_CHARS:
+            _remember(self._hits_memo, text, phrases)
         return phrases
-
-    def _groups_of(self, phrases: tuple[str, ...]) -> dict[int, str]:
-        """Phrase group -> the phrases found, for reading (a dict of ints and strings: the
-        garbage collector does not track it)."""
-        groups = self._groups_memo.get(phrases)
-        if groups is None:
-            groups = self._c.phrases.describe(phrases)
-            _remember(self._groups_memo, phrases, groups)
-        return groups
 
     def _group(self, matches: list[tuple[int, float, str]]) -> _Group:
         """Matches as a tuple with an id: the same matches get the same id (while remembered),
@@ -711,38 +717,28 @@ class Scorer:
         return self._group(out)
 
     def _text_evidence(
-        self,
-        title_hits: dict[int, str],
-        desc_hits: dict[int, str],
-        found: dict[int, tuple[float, str]],
-    ) -> None:
+        self, title: tuple[str, ...], description: tuple[str, ...]
+    ) -> list[tuple[int, float, str]]:
         """Text rules: full weight when the title alone matches (the title states the work),
         ``description_factor`` times the weight when the match needs the description."""
         c = self._c
-        by_atom = c.text_by_atom
-        candidates: dict[int, _TextRule] = {}
-        for atom in title_hits:
-            for text_rule in by_atom.get(atom, ()):
-                candidates[text_rule.index] = text_rule
-        for atom in desc_hits:
-            for text_rule in by_atom.get(atom, ()):
-                candidates[text_rule.index] = text_rule
+        title_hits, title_rules, title_found = self._title_info(title)
+        desc_hits, desc_rules = self._description_info(description)
+        if not desc_hits:
+            return [(index, *entry) for index, entry in title_found.items()]
+        found: dict[int, tuple[float, str]] = {}
         from_description: list[int] = []
         merged: dict[int, str] | None = None
         # Rule order, not the order phrases came out of a set (that follows PYTHONHASHSEED): the
         # floating-point sums below, and so the last digits of the weights and the order of
         # near-equal reasons, must not change from one process to the next.
-        for index in sorted(candidates):
-            t = candidates[index]
-            if (
-                t.use_title
-                and not t.main.isdisjoint(title_hits)
-                and (not t.also or not t.also.isdisjoint(title_hits))
-                and t.unless.isdisjoint(title_hits)
-            ):
-                found[index] = (t.rule.weight, _describe("title", title_hits, t))
+        for index in sorted({*title_rules, *desc_rules}):
+            entry = title_found.get(index)
+            if entry is not None:
+                found[index] = entry
                 continue
-            if not desc_hits or not t.use_description:
+            t = c.text_rule_at[index]
+            if not t.use_description:
                 continue
             if t.use_title:
                 if merged is None:
@@ -769,17 +765,41 @@ class Scorer:
                 for i in from_description:
                     weight, evidence = found[i]
                     found[i] = (weight * scale, evidence)
+        return [(index, weight, evidence) for index, (weight, evidence) in found.items()]
 
-    def _reason(self, rule: str, weight: float, evidence: str) -> int:
-        """The index of this reason in ``_reason_objects`` (one Reason per distinct reason)."""
-        key = (rule, weight, evidence)
-        index = self._reason_ids.get(key)
-        if index is None:
-            index = len(self._reason_objects)
-            values = {"rule": rule, "weight": round(weight, 4), "evidence": evidence}
-            self._reason_objects.append(_construct(Reason, values, _REASON_FIELDS))
-            self._reason_ids[key] = index
-        return index
+    def _title_info(
+        self, phrases: tuple[str, ...]
+    ) -> tuple[dict[int, str], tuple[int, ...], dict[int, tuple[float, str]]]:
+        """A title's phrase groups, the text rules they may trigger and those the title alone
+        matches (with their evidence), remembered per set of phrases."""
+        info = self._title_memo.get(phrases)
+        if info is None:
+            hits, rules = self._description_info(phrases)
+            matches: dict[int, tuple[float, str]] = {}
+            for index in rules:
+                t = self._c.text_rule_at[index]
+                if (
+                    t.use_title
+                    and not t.main.isdisjoint(hits)
+                    and (not t.also or not t.also.isdisjoint(hits))
+                    and t.unless.isdisjoint(hits)
+                ):
+                    matches[index] = (t.rule.weight, _describe("title", hits, t))
+            info = (hits, rules, matches)
+            _remember(self._title_memo, phrases, info)
+        return info
+
+    def _description_info(self, phrases: tuple[str, ...]) -> tuple[dict[int, str], tuple[int, ...]]:
+        """Phrase group -> the phrases found (for reading), and the text rules a group of them
+        may trigger, in rule order; remembered per set of phrases."""
+        info = self._groups_memo.get(phrases)
+        if info is None:
+            hits = self._c.phrases.describe(phrases)
+            by_atom = self._c.text_by_atom
+            rules = {text_rule.index for atom in hits for text_rule in by_atom.get(atom, ())}
+            info = (hits, tuple(sorted(rules)))
+            _remember(self._groups_memo, phrases, info)
+        return info
 
 
 def _describe(where: str, hits: Mapping[int, str], rule: _TextRule) -> str:
