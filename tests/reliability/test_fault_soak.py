@@ -40,7 +40,16 @@ from itsm_bridge import Kind
 from itsm_bridge.connector import Connector
 from itsm_bridge.errors import ResponseFormatError, SourceUnavailableError
 from itsm_bridge.http import RateGovernor, RetryPolicy, Transport
-from itsm_bridge.sandbox import END, FaultPlan, TruthItem, generate_company, make_sandbox
+from itsm_bridge.sandbox import (
+    END,
+    FaultPlan,
+    SandboxRequest,
+    SandboxResponse,
+    TruthItem,
+    generate_company,
+    generate_items,
+    make_sandbox,
+)
 from itsm_bridge.sandbox.platform import PlatformSandbox
 from itsm_bridge.sync import Store, SyncResult, run_sync
 
@@ -298,3 +307,50 @@ def test_records_hidden_by_acls_stay_hidden_when_they_change(
     hidden = {item.number for item in items} - visible
     assert hidden, "the plan hides nothing: the test proves nothing"
     assert not pulled & hidden, f"hidden records served: {sorted(pulled & hidden)[:5]}"
+
+
+def test_servicenow_watermark_never_claims_the_second_a_keyset_page_ended_in(
+    tmp_path: Path,
+) -> None:
+    """Regression (found by the full soak): ServiceNow stamps a change with its second, so a
+    record changed in the second of the catch-up pass's last key, with a smaller sys_id, sorts
+    *before* the keyset position and the next page cannot see it. The pass then closed at the
+    server time of its final empty page (seconds later) and the cursor claimed that second as
+    complete. The watermark must stay at or below the last key's second.
+    """
+    items = generate_items(Kind.INCIDENT, 60, seed=8103)
+    by_uid = sorted(items, key=lambda item: item.uid)
+    low, high = by_uid[0], by_uid[-1]
+    with make_sandbox("servicenow", items) as sandbox:
+        app = sandbox.server.app  # type: ignore[attr-defined]
+        seen: dict[str, Any] = {}
+
+        def hook(request: SandboxRequest) -> SandboxResponse:
+            data = request.path.endswith("/table/incident")
+            if data and "high" not in seen:
+                seen["high"] = sandbox.touch(high.number)  # type: ignore[attr-defined]
+            if data and seen.get("delay"):
+                time.sleep(2.2)  # the next page (empty) is read two seconds later
+                seen["delay"] = False
+            response = app(request)
+            if data and "low" not in seen and high.uid.encode() in response.body:
+                # the same second as the key just served, a smaller sys_id: behind the keyset
+                seen["low"] = sandbox.touch(  # type: ignore[attr-defined]
+                    low.number, when=seen["high"].updated
+                )
+                seen["delay"] = True
+            return response
+
+        sandbox.server.app = hook  # type: ignore[attr-defined]
+        options = {**sandbox.connect_options(), "lag_seconds": 1, "page_size": 100}
+        with ib.connect("servicenow", sandbox.url, auth=sandbox.auth(), **options) as conn:
+            pages = list(conn.pull_pages(Kind.INCIDENT))
+    assert "low" in seen, "the scenario did not happen: the test proves nothing"
+    stamp = as_served(seen["low"].updated, "servicenow")
+    delivered = {i.key: i.updated_at for p in pages for i in p.items}
+    watermark = pages[-1].cursor.watermark if pages[-1].cursor else None
+    assert watermark is not None
+    assert delivered.get(low.number) == stamp or watermark <= stamp, (
+        f"{low.number} changed at {stamp} was not delivered, yet the cursor claims everything "
+        f"before {watermark}"
+    )
