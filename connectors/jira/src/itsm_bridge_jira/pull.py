@@ -29,7 +29,7 @@ from itsm_bridge.connector import relaxed_gc
 from itsm_bridge_jira.changelog import attach_changelogs
 from itsm_bridge_jira.jql import window_jql
 from itsm_bridge_jira.mapping import is_kind, parse_jira_datetime
-from itsm_bridge_jira.ranges import KeyRange, Scan, scan_pages
+from itsm_bridge_jira.ranges import MARK, KeyRange, Scan, scan_pages
 from itsm_bridge_jira.worklogs import worklogs_since
 
 if TYPE_CHECKING:
@@ -148,11 +148,10 @@ class KindPull:
         census = search(
             lo,
             hi,
-            # Cloud's id-only pages have no `updated` to restart from; Data Center's ask for it.
-            fields=["id"] if cloud else ["updated"],
+            fields=["id"],
             page_size=opts.census_page_size,
             expand=[],
-            keyset=not cloud,
+            keyset=False,
             empty=True,
         )
         for scan, rng, records in scan_pages(pool, self.workers, [main, census]):
@@ -164,8 +163,12 @@ class KindPull:
                 continue
             yield self.page(records, upper=hi, worklogs=worklogs, source=(main, rng))
             if rng.done and opts.census:
-                # Exact lower bound: the minute-widened records before `lo` are not missing.
-                census.add(rng.lo, rng.hi, jql(rng.lo, rng.hi, True) if cloud else None)
+                # Id-only pages of one request each (where the main pass's reading holds): a
+                # single page cannot shift. Cloud serves 5000 ids a page, Data Center its usual
+                # cap. Exact lower bound: the minute-widened records before `lo` are not missing.
+                cap = opts.census_page_size if cloud else min(opts.census_page_size, main.served)
+                for a, b in rng.pieces(max(MARK, cap * 9 // 10)):
+                    census.add(a, b, jql(a, b, True))
         if opts.census:
             yield from self.fetch_ids(pool, self.missing(), worklogs, expand)
             window = f"[{lo.isoformat() if lo else '-inf'}, {hi.isoformat()})"

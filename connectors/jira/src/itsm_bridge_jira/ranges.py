@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from itsm_bridge import IncompletePullError, PageRequest, ResponseFormatError
@@ -38,6 +39,8 @@ from itsm_bridge_jira.deployment import Deployment
 from itsm_bridge_jira.window import MAX_RESTARTS, search_request, updated_of
 
 __all__ = ["KeyRange", "Query", "Scan", "scan_pages"]
+
+MARK = 100  # a range remembers the `updated` of every MARK-th record it reads (see `pieces`)
 
 Query = Callable[[datetime | None, datetime | None, bool], str]
 """``query(lo, hi, exact)``: the JQL of ``lo <= updated < hi`` (``exact=False``: widened ``lo``)."""
@@ -54,6 +57,7 @@ class KeyRange:
     position: datetime | None = None  # greatest `updated` read so far (where a restart resumes)
     moved: bool = False  # the last page advanced `position`
     at_position: set[str] = field(default_factory=set)  # ids handed out at `position` (caller's)
+    marks: list[datetime] = field(default_factory=list)  # `updated` of every MARK-th record read
     current: PageRequest | None = None  # the next request of the running query
     paginator: Paginator | None = None
     baseline: int | None = None  # Data Center: the running query's total
@@ -62,6 +66,17 @@ class KeyRange:
     restarted_at: datetime | None = None
     busy: bool = False
     done: bool = False
+
+    def pieces(self, size: int) -> list[tuple[datetime | None, datetime | None]]:
+        """This range cut into consecutive ranges of about ``size`` records as read (marks)."""
+        every = max(1, size // MARK)
+        cuts = [
+            when
+            for when in self.marks[every - 1 :: every]
+            if (self.lo is None or when > self.lo) and (self.hi is None or when < self.hi)
+        ]
+        bounds = [self.lo, *sorted(set(cuts)), self.hi]
+        return list(pairwise(bounds))
 
     @property
     def frontier(self) -> datetime | None:
@@ -104,6 +119,7 @@ class Scan:
         self.keyset = keyset
         self.splittable = split and keyset and not fixed
         self.budget = budget  # records the requests in flight may bring back at once
+        self.holding = 0  # pages handed to the caller and not yet given back
         self.on_restart = on_restart
         self.hi = hi
         self.served = 0  # the largest page the server returned (it may cap `page_size`)
@@ -126,11 +142,14 @@ class Scan:
         self.ranges.append(KeyRange(lo, hi, jql=jql))
 
     def limit(self, workers: int) -> int:
-        """Requests this scan may have in flight: ``workers``, fewer for large pages."""
+        """Requests this scan may have in flight: ``workers``, fewer for large pages.
+
+        The page the caller is working on counts towards the budget too.
+        """
         if self.budget is None:
             return workers
         page = min(self.page_size, self.served or self.page_size)
-        return max(1, min(workers, self.budget // page))
+        return max(1, min(workers, self.budget // page - self.holding))
 
     def ready(self) -> KeyRange | None:
         """The earliest range with a page to fetch and none in flight."""
@@ -215,6 +234,7 @@ class Scan:
                 if when is not None and (rng.position is None or when > rng.position):
                     rng.position = when
                     rng.moved = True
+            rng.marks.extend(t for t in map(updated_of, records[MARK - 1 :: MARK]) if t)
         assert rng.paginator is not None
         assert rng.current is not None
         following = rng.paginator.next(rng.current, data, response.headers, raw)
@@ -297,10 +317,10 @@ def scan_pages(
     """Pages of every scan as they arrive, with up to ``workers`` requests in flight in all.
 
     Earlier scans come first when a slot frees; each keeps within its own :meth:`Scan.limit`
-    (a decoded page of a thousand issues is about ten megabytes), and a later scan uses the
-    slots an earlier one cannot. Ranges may be added to a scan while this runs (between pages).
-    New requests go out before a page is handed to the caller, so the caller's work on it
-    overlaps the next pages' round trips.
+    (a decoded page of a thousand issues is about ten megabytes; the page the caller holds
+    counts), and a later scan uses the slots an earlier one cannot. Ranges may be added to a
+    scan while this runs (between pages). New requests go out before a page is handed to the
+    caller, so the caller's work on it overlaps the next pages' round trips.
     """
     pending: dict[Future[HttpResponse], tuple[Scan, KeyRange]] = {}
 
@@ -325,12 +345,17 @@ def scan_pages(
                 scan, rng = pending.pop(future)
                 rng.busy = False
                 records = scan.absorb(rng, future.result())
-                if records is not None:
-                    waiting = sum(1 for r in scan.ranges if not r.busy and not r.done)
-                    scan.split(rng, records, scan.limit(workers) - scan.busy() - waiting)
+                if records is None:  # dropped: the range restarts
+                    fill()
+                    continue
+                scan.holding += 1
+                waiting = sum(1 for r in scan.ranges if not r.busy and not r.done)
+                scan.split(rng, records, scan.limit(workers) - scan.busy() - waiting)
                 fill()
-                if records is not None:
+                try:
                     yield scan, rng, records
+                finally:
+                    scan.holding -= 1
     finally:
         for future in pending:
             future.cancel()
