@@ -243,3 +243,37 @@ def test_large_pages_get_fewer_slots(tasks: list[TruthItem]) -> None:
         assert len(list(conn.pull(kinds=["task"]))) == len(tasks)
         peak = conn.transport.governor.stats.max_in_flight
     assert 2 <= peak <= 3  # ISSUE_BUDGET / 1000, not eight
+
+
+def test_a_pull_of_several_kinds_waits_for_the_lag_about_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from itsm_bridge_jira import pull as pull_module
+
+    from itsm_bridge.sandbox import generate_company
+
+    items = generate_company(seed=3, scale=0.3).for_platform("jira")
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        import time
+
+        time.sleep(seconds)
+
+    monkeypatch.setattr(pull_module, "_sleep", sleep)
+    faults = FaultPlan(seed=6, p_update_during_paging=0.1)
+    with make_sandbox(items, faults=faults) as sandbox:
+        conn = connect(sandbox, lag_seconds=0.6)
+        got = list(conn.pull())
+        visible = {i.number for i in sandbox.visible_items()}
+        kinds = {i.kind for i in sandbox.visible_items()}
+        assert len(kinds) >= 4
+        keys = [i.key for i in got]
+        assert len(keys) == len(set(keys))
+        assert set(keys) == visible
+        assert sum(slept) < 0.6 * 1.6  # one lag, not one per kind
+        slept.clear()
+        for kind in conn.kinds:  # kind after kind (as the sync engine does): a wait each
+            list(conn.pull_pages(kind))
+        assert sum(slept) > 0.6 * (len(kinds) - 1)

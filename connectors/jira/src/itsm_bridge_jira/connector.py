@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,10 +27,13 @@ from itsm_bridge import (
     Cursor,
     Endpoint,
     Kind,
+    MappingError,
     Page,
+    Reject,
     Status,
     WorkItem,
 )
+from itsm_bridge.connector import parse_kinds, parse_since, relaxed_gc
 from itsm_bridge_jira.deployment import Deployment, ServerClock, detect, server_reading
 from itsm_bridge_jira.fields import FieldCatalog
 from itsm_bridge_jira.jql import check_user_jql, window_jql
@@ -137,7 +140,7 @@ class JiraConnector(Connector):
     name: ClassVar[str] = "jira"
     options_model: ClassVar[type[ConnectorOptions]] = JiraOptions
     capabilities: ClassVar[Capabilities] = Capabilities(
-        incremental=True, parallel_ranges=False, completeness_check=True, census=True
+        incremental=True, parallel_ranges=True, completeness_check=True, census=True
     )
     options: JiraOptions
 
@@ -276,6 +279,41 @@ class JiraConnector(Connector):
     ) -> Iterator[Page]:
         """Main pass, census and catch-up over one window (see :mod:`itsm_bridge_jira.pull`)."""
         yield from KindPull(self, self.site(), kind, cursor, since).pages()
+
+    def pull(
+        self,
+        kinds: Iterable[str | Kind] | None = None,
+        since: datetime | str | None = None,
+        *,
+        on_reject: Callable[[Reject], None] | None = None,
+    ) -> Iterator[WorkItem]:
+        """Every issue of ``kinds`` updated at or after ``since``, each once.
+
+        As :meth:`Connector.pull`, except that every kind's main pass comes first and the
+        catch-up passes after them: each kind's catch-up waits until its window is
+        ``lag_seconds`` old, and by then the other kinds' pages have usually filled that time.
+        """
+        wanted = parse_kinds(kinds, self.kinds)
+        bound = parse_since(since)
+        site = self.site()
+        workers = max(1, min(self.options.max_workers, self.transport.governor.max_concurrency))
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="itsm-jira")
+        pulls = [KindPull(self, site, kind, None, bound, pool=pool) for kind in wanted]
+        try:
+            with relaxed_gc():
+                for pages in [p.opening for p in pulls] + [p.closing for p in pulls]:
+                    for page in pages():
+                        for reject in page.rejects:
+                            if on_reject is None:
+                                raise MappingError(
+                                    f"cannot map {page.kind.value} record: {reject.reason}",
+                                    source=self.source,
+                                    record=reject.native_id,
+                                )
+                            on_reject(reject)
+                        yield from page.items
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def count_restart(self) -> None:
         self.restarts += 1

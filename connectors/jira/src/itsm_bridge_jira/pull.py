@@ -58,7 +58,12 @@ class _Run:
 
 
 class KindPull:
-    """The pull of one kind from a cursor (or ``since``); :meth:`pages` yields its pages."""
+    """The pull of one kind from a cursor (or ``since``).
+
+    :meth:`pages` yields all of it. A pull of several kinds can take it in two parts,
+    :meth:`opening` (window, main pass, census) and later :meth:`closing` (catch-up passes and
+    the final page), so that the wait before the catch-up overlaps other kinds' pages.
+    """
 
     def __init__(
         self,
@@ -67,6 +72,8 @@ class KindPull:
         kind: Kind,
         cursor: Cursor | None,
         since: datetime | None,
+        *,
+        pool: ThreadPoolExecutor | None = None,
     ) -> None:
         self.conn = conn
         self.site = site
@@ -74,6 +81,15 @@ class KindPull:
         self.cursor = cursor
         self.since = since
         self.run = _Run(kind, None, frozenset())
+        self.lag = timedelta(seconds=conn.options.lag_seconds)
+        self.hi = datetime.min.replace(tzinfo=UTC)  # the window's end (set by `opening`)
+        self.open = False  # a window with something to read (else only the final page)
+        self.paged_until: datetime | None = None  # the server's time once all was read
+        self.types: dict[str, Any] = {}
+        self.worklogs: dict[str, list[dict[str, Any]]] | None = None
+        self.expand: list[str] = []
+        self._pool = pool
+        self._own_pool = pool is None
 
     @property
     def workers(self) -> int:
@@ -81,19 +97,57 @@ class KindPull:
         governor = self.conn.transport.governor
         return max(1, min(self.conn.options.max_workers, governor.max_concurrency))
 
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="itsm-jira")
+        return self._pool
+
+    def close(self) -> None:
+        if self._own_pool and self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
     def pages(self) -> Iterator[Page]:
-        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="itsm-jira")
         try:
             with relaxed_gc():
-                yield from self._pages(pool)
+                yield from self.opening()
+                yield from self.closing()
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            self.close()
 
-    def _pages(self, pool: ThreadPoolExecutor) -> Iterator[Page]:
+    def jql(self, lo: datetime | None, hi: datetime | None, exact: bool = False) -> str:
+        opts = self.conn.options
+        return window_jql(
+            lo=lo,
+            hi=hi,
+            projects=opts.projects,
+            user_jql=self.conn.user_jql,
+            exact_lo=exact,
+            **self.types,
+        )
+
+    def search(self, lo: datetime | None, hi: datetime, **options: Any) -> Scan:
+        """A scan of ``lo <= updated < hi`` of this kind (full issues unless ``fields``)."""
+        conn, site = self.conn, self.site
+        return Scan(
+            conn.transport,
+            site.deployment,
+            self.jql,
+            lo=lo,
+            hi=hi,
+            fields=options.pop("fields", site.fields),
+            page_size=options.pop("page_size", conn.options.page_size),
+            expand=options.pop("expand", self.expand),
+            on_restart=conn.count_restart,
+            **options,
+        )
+
+    def opening(self) -> Iterator[Page]:
+        """The window, its main pass and its census; ends knowing when all pages were read."""
         conn, site, kind, cursor, since = self.conn, self.site, self.kind, self.cursor, self.since
         opts = conn.options
-        lag = timedelta(seconds=opts.lag_seconds)
-        hi = conn.server_now(site) - lag
+        hi = self.hi = conn.server_now(site) - self.lag
         lo: datetime | None = since
         skip: frozenset[str] = frozenset()
         if cursor is not None and cursor.watermark is not None:
@@ -107,45 +161,19 @@ class KindPull:
         )
         types = conn.type_clause(site, kind)
         if types is None or (lo is not None and lo >= hi):
-            yield self.final(hi)
             return
-
-        def jql(window_lo: datetime | None, window_hi: datetime | None, exact: bool = False) -> str:
-            return window_jql(
-                lo=window_lo,
-                hi=window_hi,
-                projects=opts.projects,
-                user_jql=conn.user_jql,
-                exact_lo=exact,
-                **types,
-            )
-
-        worklogs: dict[str, list[dict[str, Any]]] | None = None
+        self.open = True
+        self.types = types
         if opts.worklogs:
             since_ms = to_epoch_ms(lo) if lo is not None else 0
-            worklogs = worklogs_since(self.conn.transport, site.deployment, since_ms)
-
-        expand = ["changelog"] if opts.changelog and not site.deployment.cloud else []
-
-        def search(window_lo: datetime | None, window_hi: datetime, **options: Any) -> Scan:
-            return Scan(
-                conn.transport,
-                site.deployment,
-                jql,
-                lo=window_lo,
-                hi=window_hi,
-                fields=options.pop("fields", site.fields),
-                page_size=options.pop("page_size", opts.page_size),
-                expand=options.pop("expand", expand),
-                on_restart=conn.count_restart,
-                **options,
-            )
+            self.worklogs = worklogs_since(self.conn.transport, site.deployment, since_ms)
+        self.expand = ["changelog"] if opts.changelog and not site.deployment.cloud else []
 
         # 1. the main pass, and 2. the census: the ids of each range the main pass finished,
         # read with the slots the main pass cannot use, compared afterwards with what it emitted.
-        main = search(lo, hi, widen=True, budget=ISSUE_BUDGET)
+        main = self.search(lo, hi, widen=True, budget=ISSUE_BUDGET)
         cloud = site.deployment.cloud
-        census = search(
+        census = self.search(
             lo,
             hi,
             fields=["id"],
@@ -154,47 +182,56 @@ class KindPull:
             keyset=False,
             empty=True,
         )
-        for scan, rng, records in scan_pages(pool, self.workers, [main, census]):
+        for scan, rng, records in scan_pages(self.pool, self.workers, [main, census]):
             if scan is census:
                 for record in records:
                     issue_id = str(record.get("id") or "")
                     if issue_id:
                         run.census_ids[issue_id] = None
                 continue
-            yield self.page(records, upper=hi, worklogs=worklogs, source=(main, rng))
+            yield self.page(records, upper=hi, source=(main, rng))
             if rng.done and opts.census:
                 # Id-only pages of one request each (where the main pass's reading holds): a
                 # single page cannot shift. Cloud serves 5000 ids a page, Data Center its usual
                 # cap. Exact lower bound: the minute-widened records before `lo` are not missing.
                 cap = opts.census_page_size if cloud else min(opts.census_page_size, main.served)
                 for a, b in rng.pieces(max(MARK, cap * 9 // 10)):
-                    census.add(a, b, jql(a, b, True))
+                    census.add(a, b, self.jql(a, b, True))
         if opts.census:
-            yield from self.fetch_ids(pool, self.missing(), worklogs, expand)
+            yield from self.fetch_ids(self.missing())
             window = f"[{lo.isoformat() if lo else '-inf'}, {hi.isoformat()})"
             fetched = sum(1 for i in run.census_ids if i in run.emitted)
             self.conn.stats.completeness.append(
                 CompletenessCheck(kind, window, expected=len(run.census_ids), fetched=fetched)
             )
-        # 3. catch-up: records that changed while the pull ran. Changes are only trusted once
-        # they are `lag` old (clock skew, Cloud's eventually consistent index), so the first pass
-        # waits until the window can close after the last page was read; whatever came after the
-        # last page (mapping it, the census) already counts towards that wait.
         clock = conn.clock
-        paged_until = clock.latest() if clock is not None else conn.server_now(site)
-        for number in range(opts.catchup_passes):
-            if number == 0:
-                wait = paged_until + lag - conn.server_now(site)
+        self.paged_until = clock.latest() if clock is not None else conn.server_now(site)
+
+    def closing(self) -> Iterator[Page]:
+        """3. Catch-up: records that changed while the pull ran; then the final page.
+
+        Changes are only trusted once they are ``lag`` old (clock skew, Cloud's eventually
+        consistent index), so the first pass waits until the window can close after the last
+        page was read. Whatever came after the last page (mapping it, the census, other kinds'
+        pages) already counts towards that wait; it is skipped when the time has passed.
+        """
+        conn, site, run, hi = self.conn, self.site, self.run, self.hi
+        if not self.open:
+            yield self.final(hi)
+            return
+        for number in range(conn.options.catchup_passes):
+            if number == 0 and self.paged_until is not None:
+                wait = self.paged_until + self.lag - conn.server_now(site)
                 if wait > timedelta(0):
                     _sleep(wait.total_seconds())
-            upper = conn.server_now(site) - lag
+            upper = conn.server_now(site) - self.lag
             if upper <= hi:
                 break
             before = len(run.emitted)
             moved = False
-            catchup = search(hi, upper, widen=True, budget=ISSUE_BUDGET)
-            for _, _, records in scan_pages(pool, self.workers, [catchup]):
-                page = self.page(records, upper=upper, worklogs=worklogs)
+            catchup = self.search(hi, upper, widen=True, budget=ISSUE_BUDGET)
+            for _, _, records in scan_pages(self.pool, self.workers, [catchup]):
+                page = self.page(records, upper=upper)
                 moved = moved or bool(page.items or page.rejects)
                 yield page
             hi = upper
@@ -258,11 +295,10 @@ class KindPull:
         records: Sequence[dict[str, Any]],
         *,
         upper: datetime,
-        worklogs: Mapping[str, list[dict[str, Any]]] | None,
         source: tuple[Scan, KeyRange] | None = None,
     ) -> Page:
         """Map what this page adds; with ``source`` (the main pass) it carries the cursor."""
-        site, run = self.site, self.run
+        site, run, worklogs = self.site, self.run, self.worklogs
         accepted = self.accept(records, upper)
         if self.conn.options.changelog:
             attach_changelogs(self.conn.transport, site.deployment, accepted)
@@ -311,13 +347,7 @@ class KindPull:
             )
         return missing
 
-    def fetch_ids(
-        self,
-        pool: ThreadPoolExecutor,
-        ids: Sequence[str],
-        worklogs: Mapping[str, list[dict[str, Any]]] | None,
-        expand: Sequence[str],
-    ) -> Iterator[Page]:
+    def fetch_ids(self, ids: Sequence[str]) -> Iterator[Page]:
         if not ids:
             return
         site = self.site
@@ -334,13 +364,13 @@ class KindPull:
             hi=None,
             fields=site.fields,
             page_size=100,
-            expand=expand,
+            expand=self.expand,
             keyset=False,
             fixed=queries,
             budget=ISSUE_BUDGET,
         )
-        for _, _, records in scan_pages(pool, self.workers, [scan]):
-            yield self.page(records, upper=far, worklogs=worklogs)
+        for _, _, records in scan_pages(self.pool, self.workers, [scan]):
+            yield self.page(records, upper=far)
 
 
 def _unused_query(lo: datetime | None, hi: datetime | None, exact: bool) -> str:
