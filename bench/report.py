@@ -22,6 +22,9 @@ def machine_lines(result: dict[str, Any]) -> list[str]:
         f"- load average (1 min) at start {m['load_start']:.2f}, at end "
         f"{result.get('load_end', float('nan')):.2f}",
         f"- command: `{result['command']}`",
+    ] + [
+        f"- re-run on {r['started']} (load {r['load']:.2f}): `{r['command']}`"
+        for r in result.get("reruns", [])
     ]
 
 
@@ -81,6 +84,9 @@ def render(result: dict[str, Any]) -> str:
         if scoring.get("error"):
             lines.append(f"cannot run: {scoring['error']}")
         else:
+            per_cpu = scoring.get("items_per_cpu_s")
+            if per_cpu:
+                lines.append(f"{per_cpu:,.0f} items per CPU-second; by the wall clock:")
             lines.append(
                 f"{scoring['items_per_s']:,.0f} items/s (median of {scoring['runs']} runs, "
                 f"{scoring['items']:,} items per run, one core pinned: {scoring['pinned']}, "

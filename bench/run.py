@@ -72,6 +72,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
         metavar="SCENARIO=MODULE:FUNC",
         help="serve a scenario from another sandbox factory (e.g. a third-party connector's)",
     )
+    p.add_argument(
+        "--merge",
+        type=Path,
+        metavar="RESULTS.json",
+        help="start from an earlier run's JSON and replace only the parts run now",
+    )
     p.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     p.add_argument(
         "--write-docs",
@@ -285,6 +291,24 @@ def run_million(cfg: dict[str, Any], workdir: str) -> dict[str, Any]:
     return out
 
 
+def merge(earlier: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """An earlier run's results with the parts re-run now replacing theirs (and saying so)."""
+    merged = dict(earlier)
+    redone = {(sc["scenario"], sc["latency"]) for sc in now["scenarios"]}
+    kept = [
+        sc for sc in earlier.get("scenarios", []) if (sc["scenario"], sc["latency"]) not in redone
+    ]
+    merged["scenarios"] = kept + now["scenarios"]
+    for part in EXTRAS:
+        if part in now:
+            merged[part] = now[part]
+    merged["command"] = f"{earlier.get('command')}; then {now['command']}"
+    merged.setdefault("reruns", []).append(
+        {"started": now["started"], "command": now["command"], "load": now["machine"]["load_start"]}
+    )
+    return merged
+
+
 def main(argv: list[str]) -> int:
     args = parse(argv)
     if not args.no_venv and not _env.in_bench_venv():
@@ -308,6 +332,8 @@ def main(argv: list[str]) -> int:
             else:
                 for latency in cfg["latencies"]:
                     result["scenarios"].append(run_scenario(part, latency, cfg, workdir))
+    if args.merge:
+        result = merge(json.loads(args.merge.read_text()), result)
     result["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     result["load_end"] = os.getloadavg()[0]
     result["targets"] = summary.targets(result)

@@ -117,11 +117,14 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         )
     scoring = result.get("scoring")
     if scoring and scoring.get("items_per_s"):
+        per_cpu = scoring.get("items_per_cpu_s") or scoring["items_per_s"]
         out.append(
             _t(
                 "scoring >= 50,000 items/s on one core (default rules)",
-                scoring["items_per_s"] >= 50_000,
-                f"{scoring['items_per_s']:,.0f} items/s over {scoring['items']:,} items",
+                per_cpu >= 50_000,
+                f"{per_cpu:,.0f} items per CPU-second of the pinned core "
+                f"({scoring['items_per_s']:,.0f} items/s by the wall clock on the shared core) "
+                f"over {scoring['items']:,} items",
             )
         )
     return out

@@ -114,3 +114,32 @@ def test_write_docs_replaces_only_the_generated_block(tmp_path: Path) -> None:
     assert "old table" not in text
     assert "| new | table |" in text
     assert text.index("prose before") < text.index("| new | table |") < text.index("after")
+
+
+def test_merge_replaces_only_the_parts_run_again() -> None:
+    from bench.run import merge
+
+    earlier = {
+        "command": "python bench/run.py",
+        "scenarios": [
+            {"scenario": "servicenow", "latency": 0.0, "rows": {"old": {}}},
+            {"scenario": "jira-dc", "latency": 0.0, "rows": {}},
+        ],
+        "scoring": {"items_per_s": 1.0},
+        "million": {"n": 10},
+    }
+    now = {
+        "started": "2026-11-27 10:00 UTC",
+        "command": "python bench/run.py --only scoring --only servicenow",
+        "machine": {"load_start": 1.5},
+        "scenarios": [{"scenario": "servicenow", "latency": 0.0, "rows": {"new": {}}}],
+        "scoring": {"items_per_s": 2.0},
+    }
+    merged = merge(earlier, now)
+    assert [(sc["scenario"], list(sc["rows"])) for sc in merged["scenarios"]] == [
+        ("jira-dc", []),
+        ("servicenow", ["new"]),
+    ]
+    assert merged["scoring"] == {"items_per_s": 2.0}
+    assert merged["million"] == {"n": 10}
+    assert merged["reruns"][0]["load"] == 1.5
