@@ -111,13 +111,19 @@ class TransportStats:
 
 @dataclass(frozen=True)
 class HttpResponse:
-    """A decoded response. ``data`` is the parsed JSON (``None`` for an empty body)."""
+    """A decoded response. ``data`` is the parsed JSON (``None`` for an empty body).
+
+    A successful response to a request sent with ``decode=False`` keeps its checked but undecoded
+    ``body`` instead (``data`` is ``None``), for :meth:`Transport.decode` to parse when the
+    caller is ready: a decoded page is several times the size of its bytes.
+    """
 
     status: int
     headers: CaseInsensitiveDict[str]
     url: str
     data: Any
     elapsed: float
+    body: bytes | None = None
 
     def __repr__(self) -> str:
         # Response headers carry cookies and tokens; the data may be megabytes.
@@ -248,9 +254,16 @@ class Transport:
         endpoint: str | None = None,
         headers: Mapping[str, str] | None = None,
         accept: Collection[int] = (),
+        decode: bool = True,
     ) -> HttpResponse:
         return self.request(
-            "GET", path, params=params, endpoint=endpoint, headers=headers, accept=accept
+            "GET",
+            path,
+            params=params,
+            endpoint=endpoint,
+            headers=headers,
+            accept=accept,
+            decode=decode,
         )
 
     def request(
@@ -265,8 +278,12 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         accept: Collection[int] = (),
         auth: requests.auth.AuthBase | None = None,
+        decode: bool = True,
     ) -> HttpResponse:
-        """Send one logical request, retrying per the policy; return the decoded response."""
+        """Send one logical request, retrying per the policy; return the decoded response.
+
+        ``decode=False``: a 2xx body is checked (JSON, not a login page) but left undecoded.
+        """
         url = self.url_for(path)
         _remember_secret_params(params)
         wait = _Wait(self.policy, self._rng)
@@ -284,8 +301,9 @@ class Transport:
             for attempt in retrying:
                 with attempt:
                     return self._send_once(
-                        method, url, params, json, data, endpoint, headers, accept, auth
-                    )
+                        method, url, params, json, data, endpoint, headers, accept, auth,
+                        decode=decode,
+                    )  # fmt: skip
         except _Retryable as spent:
             raise spent.error from None
         raise AssertionError("unreachable")  # pragma: no cover
@@ -341,6 +359,7 @@ class Transport:
         auth: requests.auth.AuthBase | None,
         *,
         refreshed: bool = False,
+        decode: bool = True,
     ) -> HttpResponse:
         started = self._clock()
         use_auth = auth or self._auth
@@ -409,8 +428,19 @@ class Transport:
         if status == 401 and not refreshed and _refresh_after_401(use_auth, response.request):
             return self._send_once(
                 method, url, params, json_body, data, endpoint, headers, accept, auth,
-                refreshed=True,
+                refreshed=True, decode=decode,
             )  # fmt: skip
+        if status < 300 and not decode:
+            if body and not body.isspace():
+                self._check_json_body(body, response, method, full_url, endpoint)
+            return HttpResponse(
+                status=status,
+                headers=response.headers,
+                url=redact_url(full_url),
+                data=None,
+                elapsed=elapsed,
+                body=body,
+            )
         if status < 300 or status in accept:
             return HttpResponse(
                 status=status,
@@ -453,6 +483,30 @@ class Transport:
     ) -> Any:
         if not body or body.isspace():  # (strip() would copy a body of megabytes)
             return None
+        self._check_json_body(body, response, method, url, endpoint)
+        return self._loads(body, response.status_code, response.headers, method, url, endpoint)
+
+    def decode(self, response: HttpResponse, *, endpoint: str | None = None) -> Any:
+        """The JSON of a response read with ``decode=False`` (its ``data`` otherwise).
+
+        Failures are the :class:`ResponseFormatError` the request itself would have raised.
+        """
+        body = response.body
+        if body is None:
+            return response.data
+        if not body or body.isspace():
+            return None
+        return self._loads(body, response.status, response.headers, "GET", response.url, endpoint)
+
+    def _check_json_body(
+        self,
+        body: bytes,
+        response: requests.Response,
+        method: str,
+        url: str,
+        endpoint: str | None,
+    ) -> None:
+        """Refuse what is not a JSON answer from the API (a login page, a file download)."""
         content_type = response.headers.get("Content-Type", "").lower()
         looks_html = _MARKUP.match(body) is not None
         if "html" in content_type or "xml" in content_type or looks_html:
@@ -474,17 +528,27 @@ class Transport:
                     method, url, endpoint, response.status_code, body, response.headers
                 ),
             )
+
+    def _loads(
+        self,
+        body: bytes,
+        status: int,
+        headers: Mapping[str, str],
+        method: str,
+        url: str,
+        endpoint: str | None,
+    ) -> Any:
         try:
             return _json.loads(body)
         except ValueError as exc:
+            content_type = headers.get("Content-Type", "").lower()
+            media_type = content_type.split(";", 1)[0].strip()
             problem = _encoding_problem(body, content_type) or (
                 f"malformed JSON ({str(exc)[:120]}) in a {media_type or 'untyped'} body"
             )
             raise ResponseFormatError(
                 f"{problem} from {redact_url(url)}",
-                context=self._context(
-                    method, url, endpoint, response.status_code, body, response.headers
-                ),
+                context=self._context(method, url, endpoint, status, body, headers),
             ) from None
 
     def _status_error(
