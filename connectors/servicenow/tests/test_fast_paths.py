@@ -10,7 +10,7 @@ import pytest
 from itsm_bridge_servicenow import connector as sn_connector
 from itsm_bridge_servicenow import dictionary
 from itsm_bridge_servicenow.connector import id_key
-from itsm_bridge_servicenow.paging import Fetched, read_range
+from itsm_bridge_servicenow.paging import Fetched, RangePage, read_range, run_ranges
 from itsm_bridge_servicenow.ranges import PullState, Range, split_window
 
 import itsm_bridge as ib
@@ -258,3 +258,51 @@ def test_cuts_that_fail_fall_back_to_an_even_split_in_time(
     first = next(p for p in pages if p.cursor is not None and p.cursor.state.get("ranges"))
     assert first.cursor is not None
     assert len(PullState.from_state(first.cursor.state).ranges) > 4  # the time split's 16
+
+
+def test_pages_are_decoded_only_once_admitted() -> None:
+    events: list[str] = []
+    table = FakeTable(25)
+
+    def lazy_fetch(query: str, offset: int, count: bool = False) -> Fetched:
+        page = table.fetch(query, offset, count)
+
+        def decode() -> list[dict[str, Any]]:
+            events.append("decode")
+            return page.rows
+
+        return Fetched(None, page.limit, page.server_time, page.total, pending=decode)
+
+    def admit() -> bool:
+        events.append("admit")
+        return True
+
+    pages = list(
+        read_range(
+            Range(T0, T0 + timedelta(days=1)), "incident", lazy_fetch, table.count, admit=admit
+        )
+    )
+    assert sum(len(p.rows) for p in pages) == 25
+    assert events == ["admit", "decode"] * len(pages)  # each yielded page admitted once, first
+
+    refused = list(
+        read_range(Range(T0, None), "incident", lazy_fetch, table.count, admit=lambda: False)
+    )
+    assert refused == []  # a stopped pull decodes nothing more
+
+
+def test_room_is_given_back_as_pages_leave_the_queue() -> None:
+    taken: list[int] = []
+    got = list(
+        run_ranges([0, 1, 2], _pages({0: 2, 1: 3, 2: 0}), workers=3, taken=lambda: taken.append(1))
+    )
+    assert len(taken) == len(got) == 2 + 3 + 0 + 3
+
+
+def _pages(counts: dict[int, int]) -> Any:
+    def read(index: int, stop: Any) -> Any:
+        for n in range(counts[index]):
+            yield RangePage([{"n": n}], (str(index), str(n)))
+        yield RangePage([], None, done=True)
+
+    return read

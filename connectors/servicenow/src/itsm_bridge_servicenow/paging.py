@@ -41,18 +41,42 @@ from itsm_bridge_servicenow.values import value
 __all__ = ["Fetched", "PageSize", "RangePage", "read_ids", "read_range", "run_ranges"]
 
 
-@dataclass(frozen=True)
 class Fetched:
     """One Table API page: its rows, the limit it was read with and the server's clock.
 
     ``total`` is ``X-Total-Count`` when it was asked for: every row matching the query, ACL-hidden
-    ones included, when the page was read.
+    ones included, when the page was read. A page may come undecoded (``pending`` decodes it):
+    its rows are built on first use, so the reader decides when the ~10 MB exist.
     """
 
-    rows: list[dict[str, Any]]
-    limit: int
-    server_time: datetime | None
-    total: int | None = None
+    __slots__ = ("_pending", "_rows", "limit", "server_time", "total")
+
+    def __init__(
+        self,
+        rows: list[dict[str, Any]] | None,
+        limit: int,
+        server_time: datetime | None,
+        total: int | None = None,
+        pending: Callable[[], list[dict[str, Any]]] | None = None,
+    ) -> None:
+        if rows is None and pending is None:
+            raise ValueError("a page needs its rows or a way to decode them")
+        self._rows = rows
+        self._pending = pending
+        self.limit = limit
+        self.server_time = server_time
+        self.total = total
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        if self._rows is None:
+            assert self._pending is not None
+            self._rows, self._pending = self._pending(), None
+        return self._rows
+
+    def forget(self) -> None:
+        """Drop the rows (and any undecoded body): the caller has what it needs from them."""
+        self._rows, self._pending = [], None
 
 
 @dataclass(frozen=True)
@@ -116,8 +140,15 @@ def read_range(
     count: Counter,
     user_filter: str = "",
     stop: threading.Event | None = None,
+    *,
+    admit: Callable[[], bool] | None = None,
 ) -> Iterator[RangePage]:
-    """Pages of ``rng`` after its delivered position; the last one has ``done=True``."""
+    """Pages of ``rng`` after its delivered position; the last one has ``done=True``.
+
+    ``admit`` is asked before a page is decoded (False: stop): with several ranges read at once,
+    pages that the consumer is not ready for wait as their bytes, not as decoded rows (~5 times
+    the size). Each page yielded was admitted exactly once.
+    """
     after = rng.after
     first = True
     total: int | None = None  # rows of the range when its first page was read (see above)
@@ -129,33 +160,45 @@ def read_range(
         left = page.total if first else None
         if first:
             first, total = False, page.total
-        if not page.rows:
+        if admit is not None and not admit():
+            return
+        taken = _take_page(page, table, after)
+        if taken is None:
             page = _past_hidden(rng, after, query, page, fetch, count, user_filter, left)
-            if not page.rows:
+            taken = _take_page(page, table, after)
+            if taken is None:
                 yield RangePage([], None, done=True, closed_at=page.server_time)
                 return
-        keys = [_key(row, table) for row in page.rows]
-        previous = after
-        for key in keys:
-            if previous is not None and key <= previous:
-                raise IncompletePullError(
-                    f"{table}: page out of (sys_updated_on, sys_id) order at {key} after "
-                    f"{previous}; the instance did not honour ORDERBY or the keyset stalled",
-                    record=key[1],
-                )
-            previous = key
-        after = keys[-1]
-        read += len(keys)
+        rows, after = taken
+        read += len(rows)
         # Only a range closed in the past (rows keep arriving in the open catch-up range), and
         # only on a short page: that page held all that was left, so even a row that arrived
         # late (a commit slower than the lag) cannot have pushed an earlier one out of reach.
-        if rng.end is not None and total is not None and read >= total and len(keys) < page.limit:
-            yield RangePage(page.rows, after, done=True, closed_at=page.server_time)
+        if rng.end is not None and total is not None and read >= total and len(rows) < page.limit:
+            yield RangePage(rows, after, done=True, closed_at=page.server_time)
             return
-        rows = page.rows
-        del page, keys  # not kept alive while the next page is fetched
+        del page, taken  # not kept alive while the next page is fetched
         yield RangePage(rows, after)
         del rows
+
+
+def _take_page(page: Fetched, table: str, after: Key | None) -> tuple[list[Any], Key] | None:
+    """A page's rows (decoded here if they came as bytes) and its last key; None if empty."""
+    rows = page.rows
+    if not rows:
+        return None
+    keys = [_key(row, table) for row in rows]
+    previous = after
+    for key in keys:
+        if previous is not None and key <= previous:
+            raise IncompletePullError(
+                f"{table}: page out of (sys_updated_on, sys_id) order at {key} after "
+                f"{previous}; the instance did not honour ORDERBY or the keyset stalled",
+                record=key[1],
+            )
+        previous = key
+    page.forget()
+    return rows, keys[-1]
 
 
 def read_ids(
@@ -222,10 +265,13 @@ def run_ranges(
     indices: Sequence[int],
     reader: Callable[[int, threading.Event], Iterator[RangePage]],
     workers: int,
+    *,
+    taken: Callable[[], None] | None = None,
 ) -> Iterator[tuple[int, RangePage]]:
     """Pages of several ranges, each range's pages in order; ranges overlap in time.
 
-    With one worker (or one range) everything runs on the caller's thread.
+    With one worker (or one range) everything runs on the caller's thread. ``taken`` is called
+    as each page leaves the queue (to admit another, see :func:`read_range`).
     """
     stop = threading.Event()
     if workers <= 1 or len(indices) <= 1:
@@ -236,7 +282,7 @@ def run_ranges(
                 yield handed.pop()
         return
     # A decoded 1000-record page is ~10 MB: keep few waiting (workers block on a full queue,
-    # each holding one more). The consumer maps a page faster than the instance serves one.
+    # each holding one more, unless their reader admits pages only as ``taken`` frees room).
     pending: queue.Queue[tuple[int, RangePage | None, BaseException | None]] = queue.Queue(
         maxsize=2
     )
@@ -272,6 +318,8 @@ def run_ranges(
             assert got is not None
             if got.done:
                 finished += 1
+            if taken is not None:
+                taken()
             handed = [(index, got)]
             del got  # not kept alive here while the consumer works on it
             yield handed.pop()
