@@ -24,6 +24,8 @@ def rich_text(value: Any) -> str | None:
     """Plain text of a rich-text field: ADF (v3) converted, wiki markup (v2) kept as it is."""
     if value is None:
         return None
+    if type(value) is dict:  # the common case, without the Mapping ABC's check
+        return adf_to_text(value) or None
     if isinstance(value, str):
         text = value.replace("\r\n", "\n").replace("\r", "\n").strip()
         return text or None

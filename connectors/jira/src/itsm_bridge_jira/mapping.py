@@ -106,8 +106,12 @@ class MappingConfig:
             category.get("key") if type(category) is dict else None,
             resolution.get("name") if resolution is not None else None,
         )
-        if (category is not None and type(category) is not dict) or not all(
-            k is None or type(k) is str for k in key
+        name, category_key, resolution_name = key
+        if (
+            (category is not None and type(category) is not dict)
+            or (name is not None and type(name) is not str)
+            or (category_key is not None and type(category_key) is not str)
+            or (resolution_name is not None and type(resolution_name) is not str)
         ):
             return map_status(status, resolution, self.status_names)  # odd shapes: no memo
         known = self._statuses.get(key)
@@ -232,6 +236,8 @@ def _names(values: Any) -> list[str]:
 
 
 def _hours(seconds: Any) -> float | None:
+    if seconds is None:
+        return None
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
         return None
     return round(float(seconds) / 3600.0, 4)
@@ -262,8 +268,8 @@ def _service(fields: Mapping[str, Any], config: MappingConfig, components: list[
 
 
 def _parent_key(fields: Mapping[str, Any], config: MappingConfig) -> str | None:
-    parent = fields.get("parent")
-    if isinstance(parent, Mapping) and parent.get("key"):
+    parent = _obj(fields.get("parent"))
+    if parent is not None and parent.get("key"):
         return str(parent["key"])
     if config.epic_link_field:
         # Legacy Data Center Epic Link: a custom field holding the epic's key.
@@ -350,12 +356,24 @@ def map_issue(raw: Mapping[str, Any], config: MappingConfig) -> WorkItem:
     project: Mapping[str, Any] = _obj(get("project")) or {}
     type_name = issuetype.get("name") if issuetype is not None else None
     status_name = status_raw.get("name") if status_raw is not None else None
-    extra: dict[str, Any] = {
-        "issue_type": type_name,
-        "hierarchy_level": issuetype.get("hierarchyLevel") if issuetype is not None else None,
-        "project_key": project.get("key"),
-        "status_label": status_name,
-    }
+    # Keys go in a fixed order and only with a value (None is left out, as `put` does).
+    extra: dict[str, Any] = {}
+    if type_name is not None:
+        extra["issue_type"] = type_name
+    level = issuetype.get("hierarchyLevel") if issuetype is not None else None
+    if level is not None:
+        extra["hierarchy_level"] = level
+    if project.get("key") is not None:
+        extra["project_key"] = project["key"]
+    if status_name is not None:
+        extra["status_label"] = status_name
+
+    def put(name: str, value: Any) -> None:
+        if value is None:
+            extra.pop(name, None)
+        else:
+            extra[name] = value
+
     category = _obj(status_raw.get("statusCategory")) if status_raw is not None else None
     if category is not None and category.get("key"):
         extra["status_category"] = category["key"]
@@ -389,11 +407,11 @@ def map_issue(raw: Mapping[str, Any], config: MappingConfig) -> WorkItem:
             continue
         if extra_key.startswith(("planned_", "actual_")) and isinstance(value, str):
             try:
-                extra[extra_key] = _iso(parse_jira_datetime(value))
+                put(extra_key, _iso(parse_jira_datetime(value)))
             except ValueError:
-                extra[extra_key] = value
+                put(extra_key, value)
         else:
-            extra[extra_key] = field_text(value)
+            put(extra_key, field_text(value))
     service = _service(fields, config, components)
     if service and service in config.service_classification:
         extra["service_classification"] = config.service_classification[service]
@@ -414,30 +432,33 @@ def map_issue(raw: Mapping[str, Any], config: MappingConfig) -> WorkItem:
 
     labels = get("labels")
     try:
-        return WorkItem(
-            id=f"{config.source}:{issue_id}",
-            source=config.source,
-            kind=kind,
-            key=str(key),
-            title=str(get("summary") or ""),
-            description=rich_text(get("description")),
-            status=status,
-            status_raw=status_name,
-            priority=priority,
-            created_at=created,
-            updated_at=updated,
-            resolved_at=resolved,
-            team=_team(fields, config, project, components),
-            assignee=_user(get("assignee")),
-            requester=_user(get("reporter")),
-            service=service,
-            category=type_name,
-            labels=tuple([str(v) for v in labels]) if labels else (),
-            effort_hours=effort_hours,
-            effort_source=effort_source,
-            parent_key=_parent_key(fields, config),
-            url=f"{config.browse_prefix}{key}",
-            extra={k: v for k, v in extra.items() if v is not None},
+        # A dict validated directly: the same checks as WorkItem(**...), without its __init__.
+        return WorkItem.model_validate(
+            {
+                "id": f"{config.source}:{issue_id}",
+                "source": config.source,
+                "kind": kind,
+                "key": str(key),
+                "title": str(get("summary") or ""),
+                "description": rich_text(get("description")),
+                "status": status,
+                "status_raw": status_name,
+                "priority": priority,
+                "created_at": created,
+                "updated_at": updated,
+                "resolved_at": resolved,
+                "team": _team(fields, config, project, components),
+                "assignee": _user(get("assignee")),
+                "requester": _user(get("reporter")),
+                "service": service,
+                "category": type_name,
+                "labels": tuple([str(v) for v in labels]) if labels else (),
+                "effort_hours": effort_hours,
+                "effort_source": effort_source,
+                "parent_key": _parent_key(fields, config),
+                "url": f"{config.browse_prefix}{key}",
+                "extra": extra,
+            }
         )
     except (ValueError, TypeError) as exc:
         raise MappingError(f"invalid issue: {exc}", source=config.source, record=str(key)) from None
