@@ -127,6 +127,16 @@ def test_data_center_total_decides_and_a_shrinking_total_restarts_from_the_keyse
     assert again.json["startAt"] == 0
 
 
+def test_an_issue_shown_changed_after_the_window_is_no_position() -> None:
+    """Cloud's index may still file an issue where it was; its fresh `updated` says nothing."""
+    window = scan()
+    first = window.ranges[0]
+    window.request(first)
+    page = [issue(T0 + timedelta(hours=1), 1), issue(T0 + timedelta(days=30), 2)]
+    window.absorb(first, answer(page, nextPageToken="t1"))
+    assert first.position == T0 + timedelta(hours=1)
+
+
 def test_frontier_waits_for_the_slowest_range() -> None:
     window = scan()
     a = window.ranges[0]

@@ -231,7 +231,11 @@ class Scan:
         if self.keyset:
             for record in records:
                 when = updated_of(record)
-                if when is not None and (rng.position is None or when > rng.position):
+                # An issue shown with an `updated` past the range changed after the window
+                # closed: where the index still files it is unknown, so it is no position.
+                if when is None or (rng.hi is not None and when >= rng.hi):
+                    continue
+                if rng.position is None or when > rng.position:
                     rng.position = when
                     rng.moved = True
             rng.marks.extend(t for t in map(updated_of, records[MARK - 1 :: MARK]) if t)
