@@ -20,6 +20,10 @@ can only leave a range while it is paged (a changed record's new ``updated`` is 
 and a Data Center range whose ``total`` drops restarts from its keyset, as in
 :mod:`itsm_bridge_jira.window`. :meth:`Scan.frontier` is the resume point: every record of the
 window updated before it has been handed out.
+
+Memory stays bounded: a scan may have a ``budget`` of records in flight (the page its caller is
+mapping included), so Data Center's 1000-issue pages get two or three slots where Cloud's
+100-issue pages get all of them.
 """
 
 from __future__ import annotations
@@ -104,7 +108,6 @@ class Scan:
         expand: Sequence[str] = (),
         widen: bool = False,
         keyset: bool = True,
-        split: bool = True,
         fixed: Sequence[str] = (),
         empty: bool = False,
         budget: int | None = None,
@@ -117,7 +120,7 @@ class Scan:
         self.page_size = page_size
         self.expand = list(expand)
         self.keyset = keyset
-        self.splittable = split and keyset and not fixed
+        self.splittable = keyset and not fixed
         self.budget = budget  # records the requests in flight may bring back at once
         self.holding = 0  # pages handed to the caller and not yet given back
         self.on_restart = on_restart
@@ -132,10 +135,6 @@ class Scan:
             self.ranges = [KeyRange(lo, hi, widen=widen)]
 
     # -- state -----------------------------------------------------------------------------------
-
-    @property
-    def finished(self) -> bool:
-        return all(r.done for r in self.ranges)
 
     def add(self, lo: datetime | None, hi: datetime | None, jql: str | None = None) -> None:
         """One more range to read (a fixed query when ``jql`` is given)."""
