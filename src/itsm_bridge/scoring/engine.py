@@ -15,8 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -149,9 +148,6 @@ class _TextRule:
         )
 
 
-_Evidence = tuple[float, Verdict]  # the log-odds (prior included) and the verdict
-
-
 class _Reasons(dict[tuple[float, str, float, str], int]):
     """Ranked evidence ``(-|weight|, rule, weight, evidence)`` -> index of its Reason in
     ``objects``: one Reason per distinct reason, made on first use (``__missing__``)."""
@@ -168,10 +164,11 @@ class _Reasons(dict[tuple[float, str, float, str], int]):
         return index
 
 
-# An item's own evidence as plain data: its total and unsorted reasons (so a parent's share can
-# be added), then the log-odds, the label (index in _LABELS), p_business and the reasons (indexes
-# into Scorer._reason_objects).
-_Own = tuple[float, tuple[tuple[float, str, float, str], ...], float, int, float, tuple[int, ...]]
+# An item's evidence as plain data: its total and unsorted reasons (so a parent's share can be
+# added), the log-odds (prior included), the label (index in _LABELS), p_business, and the
+# reasons strongest first: as indexes into Scorer._reasons.objects and as ranked entries.
+_Ranked = tuple[float, str, float, str]  # (-|weight|, rule id, weight, evidence)
+_Own = tuple[float, tuple[_Ranked, ...], float, int, float, tuple[int, ...], tuple[_Ranked, ...]]
 _LABELS = tuple(Label)
 _LABEL_INDEX = {label: index for index, label in enumerate(_LABELS)}
 
@@ -277,6 +274,42 @@ class _Compiled:
         ]
 
 
+class _Held:
+    """Items held back to keep the input order, in parallel lists from position ``head`` on.
+
+    One list per field rather than one object per item: a batch whose first child precedes its
+    parent holds nearly everything, and millions of small containers would make the garbage
+    collector's full passes (over the caller's items too) dominate the run.
+    """
+
+    __slots__ = ("head", "items", "owns", "parents", "payloads")
+
+    def __init__(self) -> None:
+        self.head = 0
+        self.payloads: list[Any] = []
+        self.items: list[Any] = []  # WorkItem (None once it has left)
+        self.owns: list[Any] = []  # its evidence (_Own) once worked out, else None
+        self.parents: list[str | None] = []
+
+    def clear(self) -> None:
+        """Called when everything held has left: positions start again at 0."""
+        self.head = 0
+        self.payloads.clear()
+        self.items.clear()
+        self.owns.clear()
+        self.parents.clear()
+
+    def pop(self, verdict: Callable[[_Own], Verdict]) -> tuple[Any, WorkItem, Verdict]:
+        """The first held item, finished, with its verdict; its slots are emptied."""
+        i = self.head
+        own = self.owns[i]
+        assert own is not None
+        out = (self.payloads[i], self.items[i], verdict(own))
+        self.payloads[i] = self.items[i] = self.owns[i] = None
+        self.head = i + 1
+        return out
+
+
 class Scorer:
     """Scores WorkItems with a rule set and, optionally, a learned text model.
 
@@ -301,6 +334,7 @@ class Scorer:
             settings.business_threshold, settings.inward_threshold
         )
         self._c = _Compiled(self.rules)
+        self._find = self._c.phrases.find
         # Memos hold only strings, numbers and tuples or dicts of them, which the garbage
         # collector stops tracking: large memos do not make its full collections slower (a
         # memo of objects, such as one verdict per distinct evidence, did, by more than it
@@ -334,7 +368,7 @@ class Scorer:
         parent_evidence: tuple[str, float] | None = None
         if parent is not None:
             parent_evidence = (self._parent_ref(item) or "parent", self._parent_logit(parent))
-        return _attach(item, self._evaluate(item, parent_evidence)[1])
+        return _attach(item, self._verdict(self._evaluate(item, parent_evidence)))
 
     def verdict(
         self, item: WorkItem, parent: Verdict | ScoredItem | float | None = None
@@ -378,75 +412,86 @@ class Scorer:
         pairs: Iterable[tuple[P, WorkItem]],
         parents: Mapping[str, Verdict | float] | None,
     ) -> Iterator[tuple[P, WorkItem, Verdict]]:
-        queue: deque[list[Any]] = deque()  # [payload, item, verdict | None, parent key]
+        held = _Held()
         done: dict[str, float] = {}  # key -> evidence log-odds (prior excluded)
-        waiting: dict[str, list[list[Any]]] = {}
+        waiting: dict[str, list[int]] = {}  # parent key -> positions in `held` of its children
         prior = self._c.prior
         evaluate = self._evaluate
+        parent_ref = self._parent_ref
+        verdict = self._verdict
+        later = self._held_verdict
+        payloads, items, owns, parent_keys = held.payloads, held.items, held.owns, held.parents
         for payload, item in pairs:
-            parent_key = self._parent_ref(item)
-            if not queue and (parent_key is None or parent_key in done):
-                # Fast path: nothing is held back (so no child waits for this item either).
-                logit, verdict = evaluate(
-                    item, None if parent_key is None else (parent_key, done[parent_key])
-                )
-                key = item.key
-                if key not in done:
-                    done[key] = logit - prior
-                yield payload, item, verdict
-                continue
-            slot: list[Any] = [payload, item, None, parent_key]
-            queue.append(slot)
+            parent_key = parent_ref(item)
+            if held.head == len(items):
+                if parent_key is None or parent_key in done:
+                    # Fast path: nothing is held back (so no child waits for this item either).
+                    own = evaluate(
+                        item, None if parent_key is None else (parent_key, done[parent_key])
+                    )
+                    key = item.key
+                    if key not in done:
+                        done[key] = own[2] - prior
+                    yield payload, item, verdict(own)
+                    continue
+                held.clear()
+            position = len(items)
+            payloads.append(payload)
+            items.append(item)
+            owns.append(None)
+            parent_keys.append(parent_key)
             if parent_key is None:
-                self._finish(slot, None, done, waiting)
+                self._finish(position, None, held, done, waiting)
             elif parent_key in done:
-                self._finish(slot, (parent_key, done[parent_key]), done, waiting)
+                self._finish(position, (parent_key, done[parent_key]), held, done, waiting)
             else:
-                waiting.setdefault(parent_key, []).append(slot)
-            while queue and queue[0][2] is not None:
-                head = queue.popleft()
-                yield head[0], head[1], head[2]
+                waiting.setdefault(parent_key, []).append(position)
+            while held.head < len(items) and owns[held.head] is not None:
+                yield held.pop(later)
         if waiting:
-            self._drain(waiting, done, parents or {})
-        while queue:
-            head = queue.popleft()
-            yield head[0], head[1], head[2]
+            self._drain(waiting, held, done, parents or {})
+        while held.head < len(items):
+            yield held.pop(later)
 
     def _finish(
         self,
-        slot: list[Any],
+        position: int,
         parent: tuple[str, float] | None,
+        held: _Held,
         done: dict[str, float],
-        waiting: dict[str, list[list[Any]]],
+        waiting: dict[str, list[int]],
     ) -> None:
-        stack = [(slot, parent)]
+        stack = [(position, parent)]
         while stack:
             current, parent_evidence = stack.pop()
-            logit, current[2] = self._evaluate(current[1], parent_evidence)
-            key = current[1].key
+            item = held.items[current]
+            held.owns[current] = own = self._evaluate(item, parent_evidence)
+            key = item.key
             if key not in done:
-                done[key] = logit - self._c.prior
+                done[key] = own[2] - self._c.prior
                 for child in waiting.pop(key, ()):
                     stack.append((child, (key, done[key])))
 
     def _drain(
         self,
-        waiting: dict[str, list[list[Any]]],
+        waiting: dict[str, list[int]],
+        held: _Held,
         done: dict[str, float],
         external: Mapping[str, Verdict | float],
     ) -> None:
         """Finish children whose parent never came: external parents first, then cycles."""
-        pending = {slot[1].key for slots in waiting.values() for slot in slots}
+        items = held.items
+        pending = {items[i].key for positions in waiting.values() for i in positions}
         for parent_key in sorted(k for k in waiting if k not in pending):
             known = external.get(parent_key)
             evidence = None if known is None else (parent_key, self._parent_logit(known))
-            for slot in waiting.pop(parent_key):
-                self._finish(slot, evidence, done, waiting)
+            for i in waiting.pop(parent_key):
+                self._finish(i, evidence, held, done, waiting)
         if not waiting:
             return
         # What remains are parent cycles (A -> B -> A) and their descendants. Every member of a
         # cycle is scored without parent evidence, so the result does not depend on input order.
-        parent_of = {slot[1].key: slot[3] for slots in waiting.values() for slot in slots}
+        parent_of = {items[i].key: held.parents[i] for pos in waiting.values() for i in pos}
         in_cycle: set[str] = set()
         for start in sorted(parent_of):
             path: list[str] = []
@@ -456,18 +501,19 @@ class Scorer:
                 node = parent_of[node]
             if node is not None and node in path:
                 in_cycle.update(path[path.index(node) :])
-        members = [slot for slots in waiting.values() for slot in slots if slot[1].key in in_cycle]
-        for slots in waiting.values():
-            slots[:] = [slot for slot in slots if slot[1].key not in in_cycle]
+        members = [i for pos in waiting.values() for i in pos if items[i].key in in_cycle]
+        for positions in waiting.values():
+            positions[:] = [i for i in positions if items[i].key not in in_cycle]
         logits: dict[str, float] = {}
-        for slot in members:
-            logit, slot[2] = self._evaluate(slot[1], None)
-            logits.setdefault(slot[1].key, logit - self._c.prior)
+        for i in members:
+            held.owns[i] = own = self._evaluate(items[i], None)
+            logits.setdefault(items[i].key, own[2] - self._c.prior)
         for key, logit in logits.items():
             done.setdefault(key, logit)
-        for slot in members:
-            for child in waiting.pop(slot[1].key, ()):
-                self._finish(child, (slot[1].key, done[slot[1].key]), done, waiting)
+        for i in members:
+            key = items[i].key
+            for child in waiting.pop(key, ()):
+                self._finish(child, (key, done[key]), held, done, waiting)
         waiting.clear()
 
     @staticmethod
@@ -483,7 +529,7 @@ class Scorer:
 
     # -- evidence ------------------------------------------------------------------------------
 
-    def _evaluate(self, item: WorkItem, parent: tuple[str, float] | None) -> _Evidence:
+    def _evaluate(self, item: WorkItem, parent: tuple[str, float] | None) -> _Own:
         """The item's evidence: what its fields match, then (remembered per distinct set of
         matches) the capped, ranked verdict, then the parent's share if it has one."""
         c = self._c
@@ -573,17 +619,27 @@ class Scorer:
                         total += inherited[0]
                         ranked.append((-abs(inherited[0]), c.rules[index].id, *inherited))
             if len(ranked) > len(own[1]):
-                own = self._conclusion(ranked, total)
-        verdict = _construct(
-            Verdict,
-            {
-                "label": _LABELS[own[3]],
-                "p_business": own[4],
-                "reasons": tuple(map(self._reasons.objects.__getitem__, own[5])),
-            },
-            _VERDICT_FIELDS,
-        )
-        return own[2], verdict
+                return self._conclusion(ranked, total)
+        return own
+
+    def _verdict(self, own: _Own) -> Verdict:
+        """The Verdict for evidence just worked out (its reason indexes are current)."""
+        return _make_verdict(own, tuple(map(self._reasons.objects.__getitem__, own[5])))
+
+    def _held_verdict(self, own: _Own) -> Verdict:
+        """The Verdict for evidence worked out earlier: the reasons table may have been
+        cleared since, so the reasons are looked up again by what they say."""
+        table = self._reasons_with_room(len(own[6]))
+        reasons = tuple(map(table.objects.__getitem__, map(table.__getitem__, own[6])))
+        return _make_verdict(own, reasons)
+
+    def _reasons_with_room(self, needed: int) -> _Reasons:
+        """The reasons table, emptied first if ``needed`` more would overfill it (and then the
+        remembered evidence too: it refers to reasons by index)."""
+        if len(self._reasons) + needed > _MEMO_LIMIT:
+            self._reasons = _Reasons()
+            self._own_memo.clear()
+        return self._reasons
 
     def _own(
         self, kind: Kind, groups: list[_TextFound], model_entry: tuple[float, str] | None
@@ -640,14 +696,11 @@ class Scorer:
             ranked.append((0.0, "prior", prior, "no rule matched: the prior (base rate) alone"))
         elif len(ranked) > 1:
             ranked.sort()  # strongest first; ties by rule id, so the order is deterministic
-        if len(self._reasons) + len(ranked) > _MEMO_LIMIT:
-            # Remembered evidence refers to reasons by index: forget both together.
-            self._reasons = _Reasons()
-            self._own_memo.clear()
-        reasons = tuple(map(self._reasons.__getitem__, ranked))
+        shown = tuple(ranked)
+        reasons = tuple(map(self._reasons_with_room(len(shown)).__getitem__, shown))
         p = _logistic(logit)
         label = _LABEL_INDEX[self.thresholds.label(p)]
-        return (total, unsorted, logit, label, round(p, 6), reasons)
+        return (total, unsorted, logit, label, round(p, 6), reasons, shown)
 
     def _inherited(
         self, index: int, parent: tuple[str, float], own: float
@@ -673,7 +726,7 @@ class Scorer:
 
     def _phrases_in(self, text: str) -> tuple[str, ...]:
         """The phrases in a text not yet in the memo (remembered unless the text is long)."""
-        phrases = self._c.phrases.find(tokenize(text))
+        phrases = self._find(tokenize(text))
         if len(text) <= _MEMO_TEXT_CHARS:
             _remember(self._hits_memo, text, phrases)
         return phrases
@@ -714,7 +767,7 @@ class Scorer:
             if m:
                 evidence = f"{check.path} {text!r} matches {m.group(0)!r}"
                 out.append((index, rules[index].weight, evidence))
-        return self._group(out)
+        return self._group(out) if out else _NO_GROUP
 
     def _text_evidence(
         self, title: tuple[str, ...], description: tuple[str, ...]
@@ -834,6 +887,18 @@ _REASON_FIELDS = set(Reason.model_fields)
 _VERDICT_FIELDS = set(Verdict.model_fields)
 _SCORED_FIELDS = set(ScoredItem.model_fields)
 _N_SCORED = len(_SCORED_FIELDS)
+
+
+def _make_verdict(own: _Own, reasons: tuple[Reason, ...]) -> Verdict:
+    """A Verdict from trusted values (what _construct does, inlined: once per item)."""
+    verdict = _new(Verdict)
+    _setattr(
+        verdict, "__dict__", {"label": _LABELS[own[3]], "p_business": own[4], "reasons": reasons}
+    )
+    _setattr(verdict, "__pydantic_fields_set__", _VERDICT_FIELDS.copy())
+    _setattr(verdict, "__pydantic_extra__", None)
+    _setattr(verdict, "__pydantic_private__", None)
+    return verdict
 
 
 def _attach(item: WorkItem, verdict: Verdict) -> ScoredItem:
