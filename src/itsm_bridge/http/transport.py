@@ -227,13 +227,43 @@ class Transport:
         self.session.headers.update({"User-Agent": _USER_AGENT, "Accept": "application/json"})
         if headers:
             self.session.headers.update(headers)
+        self._adapter = adapter
+        self._local = threading.local()
+        self._local.session = self.session
+        self._sessions: list[requests.Session] = [self.session]
+        self._sessions_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Transport({redact_url(self.base_url)!r}, connector={self.connector!r})"
 
+    def _thread_session(self) -> requests.Session:
+        """This thread's session: one cookie jar per worker, one connection pool for all.
+
+        ServiceNow runs one transaction per session at a time, so parallel ranges that shared a
+        session cookie would be served one after another; each thread keeps its own cookies.
+        A caller-supplied session is used by every thread as given.
+        """
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is not None:
+            return session
+        if not self._owns_session:
+            return self.session
+        session = requests.Session()
+        session.headers = CaseInsensitiveDict(self.session.headers)
+        session.verify = self.session.verify
+        session.mount("http://", self._adapter)
+        session.mount("https://", self._adapter)
+        with self._sessions_lock:
+            self._sessions.append(session)
+        self._local.session = session
+        return session
+
     def close(self) -> None:
         if self._owns_session:
-            self.session.close()
+            with self._sessions_lock:
+                sessions, self._sessions = self._sessions, []
+            for session in sessions:
+                session.close()
 
     def __enter__(self) -> Transport:
         return self
@@ -366,7 +396,7 @@ class Transport:
         try:
             with self.governor.slot() as sent_at:
                 self.stats.add(requests=1)
-                response = self.session.request(
+                response = self._thread_session().request(
                     method,
                     url,
                     params=params,
