@@ -140,15 +140,16 @@ class Scan:
         """One more range to read (a fixed query when ``jql`` is given)."""
         self.ranges.append(KeyRange(lo, hi, jql=jql))
 
-    def limit(self, workers: int) -> int:
-        """Requests this scan may have in flight: ``workers``, fewer for large pages.
-
-        The page the caller is working on counts towards the budget too.
-        """
+    def capacity(self, workers: int) -> int:
+        """Pages this scan may have at once: ``workers``, fewer for large pages."""
         if self.budget is None:
             return workers
         page = min(self.page_size, self.served or self.page_size)
-        return max(1, min(workers, self.budget // page - self.holding))
+        return max(1, min(workers, self.budget // page))
+
+    def limit(self, workers: int) -> int:
+        """Requests it may have in flight now: the page its caller is working on counts."""
+        return max(1, self.capacity(workers) - self.holding)
 
     def ready(self) -> KeyRange | None:
         """The earliest range with a page to fetch and none in flight."""
@@ -351,9 +352,9 @@ def scan_pages(
                 if records is None:  # dropped: the range restarts
                     fill()
                     continue
-                scan.holding += 1
                 waiting = sum(1 for r in scan.ranges if not r.busy and not r.done)
-                scan.split(rng, records, scan.limit(workers) - scan.busy() - waiting)
+                scan.split(rng, records, scan.capacity(workers) - scan.busy() - waiting)
+                scan.holding += 1
                 fill()
                 try:
                     yield scan, rng, records
