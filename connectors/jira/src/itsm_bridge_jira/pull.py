@@ -3,11 +3,13 @@
 1. The **main pass** pages ``updated >= lo AND updated < hi ORDER BY updated ASC, id ASC`` with
    ``hi`` = the server's clock minus ``lag_seconds``, as parallel key ranges
    (:mod:`itsm_bridge_jira.ranges`); each page carries the cursor of the window's frontier.
-2. The **census** reads the window's ids alone (cheap, large pages) alongside the main pass, and
-   anything the main pass did not return is fetched afterwards (offset shifts, late indexing on
-   Cloud's eventually consistent search).
+2. The **census** reads the ids of each range the main pass finished (id-only pages of one
+   request each, on the slots the main pass leaves), and whatever the main pass did not return
+   is fetched afterwards (offset shifts, late indexing on Cloud's eventually consistent search).
 3. **Catch-up** passes read ``[hi, now - lag)`` for issues that changed while the pull ran, until
-   a pass finds nothing new; the final cursor closes the window at that pass's upper bound.
+   a pass finds nothing new; the final cursor closes the window at that pass's upper bound. The
+   first waits until the window is ``lag`` old; in a pull of several kinds the catch-ups come
+   after every kind's main pass, so that wait is mostly spent already.
 
 An issue already emitted that changed again during the pull is not emitted twice: the final
 watermark is held at its new ``updated`` so the next pull reads the newer version.
