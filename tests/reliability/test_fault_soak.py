@@ -180,11 +180,9 @@ def stored_by_key(store: Store, source: str) -> dict[str, tuple[datetime, str, s
     return seen
 
 
-# The known ServiceNow catch-up edge (see the xfail test below): a change made while the pass
-# pager was already at the current second can be missed and claimed. Such records are counted
-# (figure ``soak.servicenow.catch_up_edge``) when they are within this many seconds of the
-# watermark, and fail the soak anywhere deeper inside the window.
-CATCH_UP_EDGE = {"servicenow": timedelta(seconds=5), "jira": timedelta(0)}
+# The ServiceNow catch-up edge (fixed; see the regression test below): a change made while the
+# pager was at the current second was missed and claimed. Any such record now fails the soak.
+CATCH_UP_EDGE = {"servicenow": timedelta(0), "jira": timedelta(0)}
 
 
 def check_after_faulted_run(
@@ -378,13 +376,8 @@ def test_servicenow_watermark_never_claims_the_second_a_keyset_page_ended_in(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known, reported: the ServiceNow catch-up pass reads an open range [hi, now) to its "
-    "end, so a change stamped in any second the pager already passed (not only the last key's) "
-    "is missed and claimed; the next run's overlap re-reads it. Closing the pass at its start "
-    "minus lag_seconds (as the Jira connector does) would fix it. Remove this mark when fixed.",
-)
+# Regression: the catch-up pass used to claim seconds it had passed while they were current;
+# it now claims only what the main window closed (see the ServiceNow connector's pull_pages).
 def test_servicenow_watermark_never_claims_a_second_the_catch_up_passed_while_current(
     tmp_path: Path,
 ) -> None:
