@@ -296,24 +296,19 @@ class JiraConnector(Connector):
         wanted = parse_kinds(kinds, self.kinds)
         bound = parse_since(since)
         site = self.site()
-        workers = max(1, min(self.options.max_workers, self.transport.governor.max_concurrency))
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="itsm-jira")
-        pulls = [KindPull(self, site, kind, None, bound, pool=pool) for kind in wanted]
-        try:
-            with relaxed_gc():
-                for pages in [p.opening for p in pulls] + [p.closing for p in pulls]:
-                    for page in pages():
-                        for reject in page.rejects:
-                            if on_reject is None:
-                                raise MappingError(
-                                    f"cannot map {page.kind.value} record: {reject.reason}",
-                                    source=self.source,
-                                    record=reject.native_id,
-                                )
-                            on_reject(reject)
-                        yield from page.items
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+        pulls = [KindPull(self, site, kind, None, bound) for kind in wanted]
+        with relaxed_gc():
+            for pages in [p.opening for p in pulls] + [p.closing for p in pulls]:
+                for page in pages():
+                    for reject in page.rejects:
+                        if on_reject is None:
+                            raise MappingError(
+                                f"cannot map {page.kind.value} record: {reject.reason}",
+                                source=self.source,
+                                record=reject.native_id,
+                            )
+                        on_reject(reject)
+                    yield from page.items
 
     def count_restart(self) -> None:
         self.restarts += 1

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -74,8 +73,6 @@ class KindPull:
         kind: Kind,
         cursor: Cursor | None,
         since: datetime | None,
-        *,
-        pool: ThreadPoolExecutor | None = None,
     ) -> None:
         self.conn = conn
         self.site = site
@@ -90,8 +87,6 @@ class KindPull:
         self.types: dict[str, Any] = {}
         self.worklogs: dict[str, list[dict[str, Any]]] | None = None
         self.expand: list[str] = []
-        self._pool = pool
-        self._own_pool = pool is None
 
     @property
     def workers(self) -> int:
@@ -99,24 +94,10 @@ class KindPull:
         governor = self.conn.transport.governor
         return max(1, min(self.conn.options.max_workers, governor.max_concurrency))
 
-    @property
-    def pool(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="itsm-jira")
-        return self._pool
-
-    def close(self) -> None:
-        if self._own_pool and self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
-
     def pages(self) -> Iterator[Page]:
-        try:
-            with relaxed_gc():
-                yield from self.opening()
-                yield from self.closing()
-        finally:
-            self.close()
+        with relaxed_gc():
+            yield from self.opening()
+            yield from self.closing()
 
     def jql(self, lo: datetime | None, hi: datetime | None, exact: bool = False) -> str:
         opts = self.conn.options
@@ -184,7 +165,7 @@ class KindPull:
             keyset=False,
             empty=True,
         )
-        for scan, rng, records in scan_pages(self.pool, self.workers, [main, census]):
+        for scan, rng, records in scan_pages(self.workers, [main, census]):
             if scan is census:
                 for record in records:
                     issue_id = str(record.get("id") or "")
@@ -232,7 +213,7 @@ class KindPull:
             before = len(run.emitted)
             moved = False
             catchup = self.search(hi, upper, widen=True, budget=ISSUE_BUDGET)
-            for _, _, records in scan_pages(self.pool, self.workers, [catchup]):
+            for _, _, records in scan_pages(self.workers, [catchup]):
                 page = self.page(records, upper=upper)
                 moved = moved or bool(page.items or page.rejects)
                 yield page
@@ -371,7 +352,7 @@ class KindPull:
             fixed=queries,
             budget=ISSUE_BUDGET,
         )
-        for _, _, records in scan_pages(self.pool, self.workers, [scan]):
+        for _, _, records in scan_pages(self.workers, [scan]):
             yield self.page(records, upper=far)
 
 

@@ -316,7 +316,7 @@ def _send(transport: Transport, request: PageRequest) -> HttpResponse:
 
 
 def scan_pages(
-    pool: ThreadPoolExecutor, workers: int, scans: Sequence[Scan]
+    workers: int, scans: Sequence[Scan]
 ) -> Iterator[tuple[Scan, KeyRange, list[dict[str, Any]]]]:
     """Pages of every scan as they arrive, with up to ``workers`` requests in flight in all.
 
@@ -324,9 +324,22 @@ def scan_pages(
     (a decoded page of a thousand issues is about ten megabytes; the page the caller holds
     counts), and a later scan uses the slots an earlier one cannot. Ranges may be added to a
     scan while this runs (between pages). New requests go out before a page is handed to the
-    caller, so the caller's work on it overlaps the next pages' round trips.
+    caller, so the caller's work on it overlaps the next pages' round trips. Each scan has
+    threads for its capacity only: a thread decoding large pages keeps its own malloc arena.
     """
     pending: dict[Future[HttpResponse], tuple[Scan, KeyRange]] = {}
+    pools: dict[int, tuple[int, ThreadPoolExecutor]] = {}  # id(scan) -> (threads, pool)
+
+    def pool_for(scan: Scan) -> ThreadPoolExecutor:
+        size = scan.capacity(workers)
+        known = pools.get(id(scan))
+        if known is not None and known[0] >= size:
+            return known[1]
+        if known is not None:
+            known[1].shutdown(wait=False)  # its requests finish; new ones go to the larger pool
+        pool = ThreadPoolExecutor(size, thread_name_prefix="itsm-jira")
+        pools[id(scan)] = (size, pool)
+        return pool
 
     def fill() -> None:
         for scan in scans:
@@ -337,7 +350,7 @@ def scan_pages(
                     break
                 request = scan.request(rng)
                 rng.busy = True
-                pending[pool.submit(_send, scan.transport, request)] = (scan, rng)
+                pending[pool_for(scan).submit(_send, scan.transport, request)] = (scan, rng)
 
     try:
         while True:
@@ -363,3 +376,5 @@ def scan_pages(
     finally:
         for future in pending:
             future.cancel()
+        for _, pool in pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
