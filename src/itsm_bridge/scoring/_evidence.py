@@ -42,12 +42,11 @@ Ranked = tuple[float, str, float, str]
 """A reason as it is ranked: ``(-|weight|, rule id, weight, evidence)`` sorts strongest first,
 ties by rule id."""
 
-Own = tuple[float, tuple[Any, ...], float, int, float, tuple[int, ...], tuple[Any, ...], int]
-"""An item's evidence as plain data: its total and its unsorted ranked reasons (so a parent's
-share can be added), the log-odds (prior included), the label (index in ``LABELS``),
-p_business, and the reasons strongest first, as indexes into the reasons table (empty when not
-kept there) and as ranked entries; then the table's generation. Ranked entries are kept flat,
-four values each (see ``entries``)."""
+Own = tuple[float, bool, float, int, float, tuple[int, ...], tuple[Any, ...], int]
+"""An item's evidence as plain data: its total, whether the prior stands alone (no rule
+matched), the log-odds (prior included), the label (index in ``LABELS``), p_business, and the
+reasons strongest first, as indexes into the reasons table (empty when not kept there) and as
+ranked entries (kept flat, four values each: see ``entries``); then the table's generation."""
 
 LABELS = tuple(Label)
 _LABEL_INDEX = {label: index for index, label in enumerate(LABELS)}
@@ -183,7 +182,14 @@ class Evidence:
                     value = top
                     for part in check.keys[1:]:
                         value = value.get(part) if isinstance(value, Mapping) else None
-                    if value is not None:
+                    if type(value) is str:
+                        matched = check.memo.get(value)
+                        if matched is None:
+                            matched = self._match_field(check, value)
+                        if len(matched) > 1:
+                            groups.append(matched)
+                            key.append(matched[0])
+                    elif value is not None:
                         self._field_evidence(check, value, groups, key)
         model_entry: tuple[float, str] | None = None
         if self.model is not None:
@@ -197,7 +203,10 @@ class Evidence:
             own = self._own_evidence(kind, groups, model_entry)
             remember(self._own, own_key, own)
         if parent is not None and c.parent_rules:
-            ranked = entries(own[1])
+            # The reasons found so far (none if the prior stands alone), in any order: the
+            # ranking sorts them again with the parent's share.
+            ranked = [] if own[1] else entries(own[6])
+            count = len(ranked)
             total = own[0]
             kind_filter = c.kind_filter
             for index in c.parent_rules:
@@ -207,7 +216,7 @@ class Evidence:
                     if inherited is not None:
                         total += inherited[0]
                         ranked.append((-abs(inherited[0]), c.rules[index].id, *inherited))
-            if 4 * len(ranked) > len(own[1]):
+            if len(ranked) > count:
                 # Not remembered, and its reasons not kept in the table: the parent's reason
                 # names the parent, so it is new for nearly every child.
                 return self._conclusion(ranked, total, keep=False)
@@ -281,8 +290,8 @@ class Evidence:
         ``keep`` the reasons go into the table (and are referred to by index)."""
         prior = self.c.prior
         logit = prior + total
-        unsorted = tuple(_chain.from_iterable(ranked))
-        if not ranked:
+        alone = not ranked
+        if alone:
             ranked.append((0.0, "prior", prior, "no rule matched: the prior (base rate) alone"))
         elif len(ranked) > 1:
             ranked.sort()  # strongest first; ties by rule id, so the order is deterministic
@@ -297,7 +306,7 @@ class Evidence:
         p = logistic(logit)
         label = _LABEL_INDEX[self.thresholds.label(p)]
         shown = tuple(_chain.from_iterable(ranked))
-        return (total, unsorted, logit, label, round(p, 6), indexes, shown, generation)
+        return (total, alone, logit, label, round(p, 6), indexes, shown, generation)
 
     def _table_with_room(self, needed: int) -> _Reasons:
         """The reasons table, replaced first if ``needed`` more would overfill it (and then the
@@ -496,4 +505,11 @@ def attach(item: WorkItem, verdict: Verdict) -> ScoredItem:
     data["scoring"] = verdict
     # A WorkItem's __dict__ holds every field (pydantic fills defaults in), so with the verdict
     # it has exactly ScoredItem's fields; anything else gets its own set.
+    return construct(ScoredItem, data, _SCORED_FIELDS if len(data) == _N_SCORED else None)
+
+
+def scored(_payload: object, item: WorkItem, verdict: Verdict) -> ScoredItem:
+    """:func:`attach` for Scorer.score's loop (which passes a payload along)."""
+    data = item.__dict__.copy()
+    data["scoring"] = verdict
     return construct(ScoredItem, data, _SCORED_FIELDS if len(data) == _N_SCORED else None)

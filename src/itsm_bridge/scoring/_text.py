@@ -108,6 +108,7 @@ class PhraseIndex:
         for key, ids in tables.pop(1, {}).items():
             self._groups[key[0]] = tuple(sorted(ids))
         self._words = frozenset(self._groups)
+        self._canonical = {word: word for word in self._words}
         pairs = tables.pop(2, {})
         for key, ids in pairs.items():
             self._texts[key] = " ".join(key)
@@ -167,6 +168,9 @@ class PhraseIndex:
             negated = self._negated
             words = [word for word in words if not negated(tokens, (word,))]
             grams = [gram for gram in grams if not negated(tokens, gram)]
+        # The index's own strings, not the text's: a remembered answer then keeps no token of
+        # the text alive, and equal answers compare by identity.
+        words = map(self._canonical.__getitem__, words)
         if grams:
             texts = self._texts
             return tuple(sorted([*words, *[texts[gram] for gram in grams]]))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from itsm_bridge.schema import Label, ScoredItem, Verdict, WorkItem
 from itsm_bridge.scoring._compiled import Compiled
-from itsm_bridge.scoring._evidence import Evidence, Own, attach
+from itsm_bridge.scoring._evidence import Evidence, Own, attach, scored
 from itsm_bridge.scoring.rules import RuleSet
 
 if TYPE_CHECKING:
@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 __all__ = ["Scorer", "Thresholds", "score"]
 
 P = TypeVar("P")
+R = TypeVar("R")
+
+
+def _triple(payload: P, item: WorkItem, verdict: Verdict) -> tuple[P, WorkItem, Verdict]:
+    return payload, item, verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +176,7 @@ class Scorer:
         (so memory grows only with such children). ``parents`` supplies verdicts for parents
         that are not in the batch (from a store); they are used only when the batch lacks them.
         """
-        for _, item, verdict in self._resolve(zip(itertools.repeat(None), items), parents):
-            yield attach(item, verdict)
+        yield from self._resolve(zip(itertools.repeat(None), items), parents, scored)
 
     def score_pairs(
         self,
@@ -181,13 +185,15 @@ class Scorer:
         parents: Mapping[str, Verdict | float] | None = None,
     ) -> Iterator[tuple[P, WorkItem, Verdict]]:
         """Like :meth:`score` for ``(payload, item)`` pairs; yields ``(payload, item, verdict)``."""
-        return self._resolve(pairs, parents)
+        return self._resolve(pairs, parents, _triple)
 
     def _resolve(
         self,
         pairs: Iterable[tuple[P, WorkItem]],
         parents: Mapping[str, Verdict | float] | None,
-    ) -> Iterator[tuple[P, WorkItem, Verdict]]:
+        out: Callable[[P, WorkItem, Verdict], R],
+    ) -> Iterator[R]:
+        """``out(payload, item, verdict)`` for each pair, in input order."""
         held = _Held()
         done: dict[str, float] = {}  # key -> evidence log-odds (prior excluded)
         waiting: dict[str, list[int]] = {}  # parent key -> positions in `held` of its children
@@ -208,7 +214,7 @@ class Scorer:
                     key = item.key
                     if key not in done:
                         done[key] = own[2] - prior
-                    yield payload, item, verdict(own)
+                    yield out(payload, item, verdict(own))
                     continue
                 held.clear()
             position = len(items)
@@ -223,11 +229,11 @@ class Scorer:
             else:
                 waiting.setdefault(parent_key, []).append(position)
             while held.head < len(items) and owns[held.head] is not None:
-                yield held.pop(verdict)
+                yield out(*held.pop(verdict))
         if waiting:
             self._drain(waiting, held, done, parents or {})
         while held.head < len(items):
-            yield held.pop(verdict)
+            yield out(*held.pop(verdict))
 
     def _finish(
         self,
