@@ -137,6 +137,25 @@ def test_an_issue_shown_changed_after_the_window_is_no_position() -> None:
     assert first.position == T0 + timedelta(hours=1)
 
 
+def test_census_pieces_cover_what_was_read_then_the_rest_of_the_range() -> None:
+    from itsm_bridge_jira.ranges import MARK
+
+    window = scan()
+    first = window.ranges[0]
+    window.request(first)
+    page = [issue(T0 + timedelta(minutes=i), i) for i in range(100)]
+    window.absorb(first, answer(page, nextPageToken="t1"))
+    assert first.marks == [T0 + timedelta(minutes=MARK - 1)]
+    assert first.pieces(MARK) == [(T0, T0 + timedelta(minutes=MARK - 1))]
+    assert first.pieces(MARK) == []  # nothing new read
+    window.request(first)
+    last = [issue(T0 + timedelta(minutes=100 + i), 100 + i) for i in range(50)]
+    window.absorb(first, answer(last))  # no token: the range is done
+    assert first.done
+    assert first.pieces(MARK) == [(T0 + timedelta(minutes=MARK - 1), T0 + timedelta(days=10))]
+    assert first.pieces(MARK) == []
+
+
 def test_frontier_waits_for_the_slowest_range() -> None:
     window = scan()
     a = window.ranges[0]

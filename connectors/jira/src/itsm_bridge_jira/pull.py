@@ -3,9 +3,9 @@
 1. The **main pass** pages ``updated >= lo AND updated < hi ORDER BY updated ASC, id ASC`` with
    ``hi`` = the server's clock minus ``lag_seconds``, as parallel key ranges
    (:mod:`itsm_bridge_jira.ranges`); each page carries the cursor of the window's frontier.
-2. The **census** reads the ids of each range the main pass finished (id-only pages of one
-   request each, on the slots the main pass leaves), and whatever the main pass did not return
-   is fetched afterwards (offset shifts, late indexing on Cloud's eventually consistent search).
+2. The **census** reads the ids of what the main pass has read (id-only pages of one request
+   each, on the slots the main pass leaves), and whatever the main pass did not return is
+   fetched afterwards (offset shifts, late indexing on Cloud's eventually consistent search).
 3. **Catch-up** passes read ``[hi, now - lag)`` for issues that changed while the pull ran, until
    a pass finds nothing new; the final cursor closes the window at that pass's upper bound. The
    first waits until the window is ``lag`` old; in a pull of several kinds the catch-ups come
@@ -152,8 +152,8 @@ class KindPull:
             self.worklogs = worklogs_since(self.conn.transport, site.deployment, since_ms)
         self.expand = ["changelog"] if opts.changelog and not site.deployment.cloud else []
 
-        # 1. the main pass, and 2. the census: the ids of each range the main pass finished,
-        # read with the slots the main pass cannot use, compared afterwards with what it emitted.
+        # 1. the main pass, and 2. the census: the ids of what the main pass has read, read with
+        # the slots the main pass cannot use and compared afterwards with what it emitted.
         main = self.search(lo, hi, widen=True, budget=ISSUE_BUDGET)
         cloud = site.deployment.cloud
         census = self.search(
@@ -173,9 +173,9 @@ class KindPull:
                         run.census_ids[issue_id] = None
                 continue
             yield self.page(records, upper=hi, source=(main, rng))
-            if rng.done and opts.census:
-                # Id-only pages of one request each (where the main pass's reading holds): a
-                # single page cannot shift. Cloud serves 5000 ids a page, Data Center its usual
+            if opts.census:
+                # What the main pass has read so far, as id-only pages of one request each (a
+                # single page cannot shift): Cloud serves 5000 ids a page, Data Center its usual
                 # cap. Exact lower bound: the minute-widened records before `lo` are not missing.
                 cap = opts.census_page_size if cloud else min(opts.census_page_size, main.served)
                 for a, b in rng.pieces(max(MARK, cap * 9 // 10)):

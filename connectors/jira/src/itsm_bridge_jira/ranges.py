@@ -32,7 +32,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import pairwise
 from typing import Any
 
 from itsm_bridge import IncompletePullError, PageRequest, ResponseFormatError
@@ -62,6 +61,8 @@ class KeyRange:
     moved: bool = False  # the last page advanced `position`
     at_position: set[str] = field(default_factory=set)  # ids handed out at `position` (caller's)
     marks: list[datetime] = field(default_factory=list)  # `updated` of every MARK-th record read
+    counted: int = 0  # marks already turned into pieces
+    piece_lo: datetime | None = None  # where the next piece starts (see `pieces`)
     current: PageRequest | None = None  # the next request of the running query
     paginator: Paginator | None = None
     baseline: int | None = None  # Data Center: the running query's total
@@ -71,16 +72,29 @@ class KeyRange:
     busy: bool = False
     done: bool = False
 
+    def __post_init__(self) -> None:
+        self.piece_lo = self.lo
+
     def pieces(self, size: int) -> list[tuple[datetime | None, datetime | None]]:
-        """This range cut into consecutive ranges of about ``size`` records as read (marks)."""
+        """The part read since the last call, cut into ranges of about ``size`` records.
+
+        A piece ends at a mark (the ``updated`` of a record read), so every record before its
+        end has been read by now; once the range is done, the rest up to ``hi`` follows.
+        """
         every = max(1, size // MARK)
-        cuts = [
-            when
-            for when in self.marks[every - 1 :: every]
-            if (self.lo is None or when > self.lo) and (self.hi is None or when < self.hi)
-        ]
-        bounds = [self.lo, *sorted(set(cuts)), self.hi]
-        return list(pairwise(bounds))
+        out: list[tuple[datetime | None, datetime | None]] = []
+        while len(self.marks) - self.counted >= every:
+            cut = self.marks[self.counted + every - 1]
+            self.counted += every
+            after_lo = self.piece_lo is None or cut > self.piece_lo
+            if after_lo and (self.hi is None or cut < self.hi):
+                out.append((self.piece_lo, cut))
+                self.piece_lo = cut
+        rest = self.piece_lo is None or self.hi is None or self.piece_lo < self.hi
+        if self.done and rest:
+            out.append((self.piece_lo, self.hi))
+            self.piece_lo = self.hi
+        return out
 
     @property
     def frontier(self) -> datetime | None:
