@@ -13,6 +13,7 @@ from itsm_bridge.sandbox.model import Company, TruthItem, counted_effort, item_e
 from itsm_bridge.sandbox.platform import (
     PlatformSandbox,
     SandboxFactory,
+    ServedSandbox,
     available_sandboxes,
     make_sandbox,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "SandboxRequest",
     "SandboxResponse",
     "SandboxServer",
+    "ServedSandbox",
     "TruthItem",
     "acl_hidden",
     "available_sandboxes",

@@ -19,8 +19,15 @@ import requests
 from itsm_bridge.errors import UnknownConnectorError
 from itsm_bridge.sandbox.faults import FaultPlan
 from itsm_bridge.sandbox.model import TruthItem
+from itsm_bridge.sandbox.server import SandboxServer
 
-__all__ = ["PlatformSandbox", "SandboxFactory", "available_sandboxes", "make_sandbox"]
+__all__ = [
+    "PlatformSandbox",
+    "SandboxFactory",
+    "ServedSandbox",
+    "available_sandboxes",
+    "make_sandbox",
+]
 
 SANDBOX_GROUP = "itsm_bridge.sandboxes"
 
@@ -52,6 +59,34 @@ class PlatformSandbox(Protocol):
     def visible_items(self) -> list[TruthItem]:
         """The current version of every record a client may see (ACL-hidden ones excluded)."""
         ...
+
+
+class ServedSandbox:
+    """The lifecycle half of :class:`PlatformSandbox` for a sandbox that serves through
+    ``self.server`` (a :class:`SandboxServer`): ``url``, ``start``/``stop`` and ``with``.
+
+    Subclasses set ``server`` in ``__init__`` and add ``auth``, ``connect_options`` and
+    ``visible_items``; one that must learn its URL once listening overrides :meth:`start`.
+    """
+
+    server: SandboxServer
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def start(self) -> Self:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 class SandboxFactory(Protocol):

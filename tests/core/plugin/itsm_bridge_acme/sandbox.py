@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Self
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import requests
@@ -16,6 +16,7 @@ from itsm_bridge.sandbox import (
     SandboxRequest,
     SandboxResponse,
     SandboxServer,
+    ServedSandbox,
     TruthItem,
     json_response,
 )
@@ -33,7 +34,7 @@ USER, PASSWORD = "acme-bot", "acme-sandbox-pass"
 _BASIC = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 
 
-class AcmeSandbox:
+class AcmeSandbox(ServedSandbox):
     """A PlatformSandbox for the ``acme`` connector."""
 
     connector = "acme"
@@ -49,23 +50,6 @@ class AcmeSandbox:
         self.items = [i for i in items if i.kind in _KIND_OF.values()]
         self.zone = ZoneInfo(timezone)
         self.server = SandboxServer(self._app, faults=faults)
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def start(self) -> Self:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def auth(self) -> requests.auth.AuthBase:
         return ib.BasicAuth(USER, PASSWORD)

@@ -19,13 +19,13 @@ from zoneinfo import ZoneInfo
 import requests
 
 from itsm_bridge import BasicAuth, BearerAuth, OAuth2, OAuth2Token
-from itsm_bridge.sandbox import FaultPlan, SandboxServer, TruthItem
+from itsm_bridge.sandbox import FaultPlan, SandboxServer, ServedSandbox, TruthItem
 from itsm_bridge_jira.sandbox.app import JiraApp, SandboxAuth
 
 __all__ = ["JiraSandbox", "make_sandbox"]
 
 
-class JiraSandbox:
+class JiraSandbox(ServedSandbox):
     """A running fake Jira site (see the module docstring)."""
 
     connector = "jira"
@@ -72,24 +72,11 @@ class JiraSandbox:
             # The gate hands 429s to the app (Jira's headers) and the rest to the server.
             self.server.faults = self.app.gate  # type: ignore[assignment]
 
-    @property
-    def url(self) -> str:
-        return self.server.url
-
     def start(self) -> Self:
-        self.server.start()
-        self.app.base_url = self.url
+        super().start()
+        self.app.base_url = self.url  # links in responses name the port the server got
         self.app.renderer.base_url = self.url
         return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def auth(self, on_token: Callable[[OAuth2Token], None] | None = None) -> requests.auth.AuthBase:
         """Cloud: e-mail + API token; Data Center: a PAT; OAuth mode: a rotating 3LO grant."""

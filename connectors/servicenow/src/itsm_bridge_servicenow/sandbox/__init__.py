@@ -20,7 +20,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Self
+from typing import Any
 
 from requests.auth import AuthBase
 
@@ -29,6 +29,7 @@ from itsm_bridge.sandbox import (
     FaultPlan,
     MutableStore,
     SandboxServer,
+    ServedSandbox,
     TruthItem,
     generate_company,
 )
@@ -55,7 +56,7 @@ def _default_services() -> dict[str, str]:
     return dict(generate_company(months=1, scale=0.05).services)
 
 
-class ServiceNowSandbox:
+class ServiceNowSandbox(ServedSandbox):
     """A running (or ready-to-run) fake instance; use as a context manager."""
 
     connector = "servicenow"
@@ -228,25 +229,8 @@ class ServiceNowSandbox:
     # -- the platform contract -------------------------------------------------------------------
 
     @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
     def requests(self) -> list[tuple[str, str, dict[str, str]]]:
         return list(self.app.log)
-
-    def start(self) -> Self:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def password(self) -> str:
