@@ -14,6 +14,7 @@ from itsm_bridge.errors import RequestContext, ResponseFormatError
 from itsm_bridge.http.auth import BasicAuth, BearerAuth, OAuth2, OAuth2Token
 from itsm_bridge.http.governor import RateGovernor, governor_for, parse_retry_after
 from itsm_bridge.http.paginators import (
+    FollowOnce,
     KeysetPaginator,
     LinkHeaderPaginator,
     OffsetPaginator,
@@ -28,6 +29,7 @@ from itsm_bridge.http.transport import HttpResponse, RetryPolicy, Transport, Tra
 __all__ = [
     "BasicAuth",
     "BearerAuth",
+    "FollowOnce",
     "HttpResponse",
     "KeysetPaginator",
     "LinkHeaderPaginator",

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from itsm_bridge.errors import IncompletePullError
 
 __all__ = [
+    "FollowOnce",
     "KeysetPaginator",
     "LinkHeaderPaginator",
     "OffsetPaginator",
@@ -206,7 +207,28 @@ class KeysetPaginator:
         return self.build(request, last)
 
 
-class TokenPaginator:
+class FollowOnce:
+    """Base for paginators that follow what the source hands out (a token, a URL): each may be
+    followed once per pull, since a source that hands one out again would loop forever."""
+
+    what = "page token"
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def first(self, request: PageRequest) -> PageRequest:
+        self.seen = set()
+        return request
+
+    def once(self, token: str) -> str:
+        """``token``, remembered; raises :class:`IncompletePullError` if it came before."""
+        if token in self.seen:
+            raise IncompletePullError(f"the source repeated {self.what} {token[:80]!r}")
+        self.seen.add(token)
+        return token
+
+
+class TokenPaginator(FollowOnce):
     """Next-page token paging (Jira Cloud ``/search/jql``: ``nextPageToken`` and ``isLast``).
 
     Stops when ``is_last_path`` is true or the token is absent. A token seen before raises.
@@ -220,15 +242,11 @@ class TokenPaginator:
         is_last_path: str | None = "isLast",
         in_body: bool = False,
     ) -> None:
+        super().__init__()
         self.token_path = token_path
         self.token_param = token_param
         self.is_last_path = is_last_path
         self.in_body = in_body
-        self.seen: set[str] = set()
-
-    def first(self, request: PageRequest) -> PageRequest:
-        self.seen = set()
-        return request
 
     def next(
         self,
@@ -242,10 +260,7 @@ class TokenPaginator:
         token = dig(body, self.token_path)
         if token is None or token == "":
             return None
-        token = str(token)
-        if token in self.seen:
-            raise IncompletePullError(f"the source repeated page token {token[:40]!r}")
-        self.seen.add(token)
+        token = self.once(str(token))
         if self.in_body:
             return request.with_json(**{self.token_param: token})
         return request.with_params(**{self.token_param: token})
@@ -254,16 +269,14 @@ class TokenPaginator:
 _LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?([^";]+)"?')
 
 
-class LinkHeaderPaginator:
+class LinkHeaderPaginator(FollowOnce):
     """RFC 8288 ``Link: <url>; rel="next"`` paging (ServiceNow offset links, many REST APIs)."""
 
-    def __init__(self, rel: str = "next") -> None:
-        self.rel = rel
-        self.seen: set[str] = set()
+    what = "next link"
 
-    def first(self, request: PageRequest) -> PageRequest:
-        self.seen = set()
-        return request
+    def __init__(self, rel: str = "next") -> None:
+        super().__init__()
+        self.rel = rel
 
     def next(
         self,
@@ -277,10 +290,7 @@ class LinkHeaderPaginator:
             return None
         for url, rel in _LINK.findall(link):
             if self.rel in rel.split():
-                if url in self.seen:
-                    raise IncompletePullError(f"the source repeated next link {url[:80]!r}")
-                self.seen.add(url)
-                return PageRequest(path=url, method=request.method)
+                return PageRequest(path=self.once(url), method=request.method)
         return None
 
 
