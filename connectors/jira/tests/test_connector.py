@@ -67,16 +67,50 @@ def test_detects_the_deployment_and_maps_kinds(
     for item in got:
         assert item.kind is truth[item.key].kind
         assert item.extra["issue_type"] == (truth[item.key].issue_type or item.extra["issue_type"])
-    # /field and /issuetype are read once per site, whatever the number of kinds pulled.
-    api = "/rest/api/3" if deployment == "cloud" else "/rest/api/2"
-    assert seen[f"{api}/field"] == 1
-    assert seen[f"{api}/issuetype"] == 1
+    # /field and /issuetype are read once per site, whatever the number of kinds pulled; at a
+    # host that is not Atlassian's, detection reads them on v2 (the same on Cloud) while it
+    # probes v3, all in one round trip.
+    assert seen["/rest/api/2/field"] == 1
+    assert seen["/rest/api/2/issuetype"] == 1
+    assert seen["/rest/api/3/serverInfo"] == 1
+    assert "/rest/api/3/field" not in seen
     if deployment == "cloud":
-        assert "/rest/api/2/serverInfo" not in seen
         assert seen["/rest/api/3/search/jql"] > 0
+        assert "/rest/api/2/search" not in seen
     else:
-        assert seen["/rest/api/3/serverInfo"] == 1  # probed once: 404, then v2
         assert seen["/rest/api/2/search"] > 0
+        assert "/rest/api/3/search/jql" not in seen
+
+
+@pytest.mark.parametrize(
+    ("deployment", "url", "api"),
+    [
+        ("cloud", None, "/rest/api/3"),
+        ("datacenter", None, "/rest/api/2"),
+        ("auto", "https://acme.atlassian.net", "/rest/api/3"),
+        ("auto", "https://api.atlassian.com/ex/jira/abc", "/rest/api/3"),
+    ],
+)
+def test_discovery_reads_everything_at_once_on_a_known_api(
+    deployment: str, url: str | None, api: str
+) -> None:
+    import responses
+
+    base = url or "https://jira.example.com"
+    kind = "Cloud" if api.endswith("3") else "DataCenter"
+    with responses.RequestsMock() as mock:
+        mock.get(
+            f"{base}{api}/serverInfo",
+            json={"deploymentType": kind, "serverTime": "2026-01-05T10:00:00.000+0000"},
+        )
+        mock.get(f"{base}{api}/myself", json={"timeZone": "Europe/Paris"})
+        mock.get(f"{base}{api}/field", json=[])
+        mock.get(f"{base}{api}/issuetype", json=[{"id": "1", "name": "Task"}])
+        conn = ib.connect("jira", base, deployment=deployment)
+        site = conn.site()  # type: ignore[attr-defined]
+        assert len(mock.calls) == 4  # no probe of the other version
+    assert site.deployment.kind == ("cloud" if api.endswith("3") else "datacenter")
+    assert site.account_time_zone == "Europe/Paris"
 
 
 @pytest.mark.parametrize("deployment", ["cloud", "datacenter"])

@@ -57,7 +57,7 @@ def test_connector_requests_and_sandbox_responses_follow_the_document(openapi: O
             changelog=True,
             worklogs=True,
             page_size=50,
-            **sandbox.connect_options(),
+            **{**sandbox.connect_options(), "deployment": "cloud"},  # v3 only (auto reads v2 too)
         )
         items = list(conn.pull())
         assert len(items) == len(sandbox.visible_items())

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
@@ -34,7 +33,13 @@ from itsm_bridge import (
     WorkItem,
 )
 from itsm_bridge.connector import parse_kinds, parse_since, relaxed_gc
-from itsm_bridge_jira.deployment import Deployment, ServerClock, detect, server_reading
+from itsm_bridge_jira.deployment import (
+    Deployment,
+    ServerClock,
+    cloud_host,
+    discover,
+    server_reading,
+)
 from itsm_bridge_jira.fields import FieldCatalog
 from itsm_bridge_jira.jql import check_user_jql, window_jql
 from itsm_bridge_jira.kinds import KindRules
@@ -217,20 +222,18 @@ class JiraConnector(Connector):
 
     def _discover(self) -> Site:
         readings: list[tuple[datetime, float, float]] = []
-        deployment, _ = detect(
-            self.transport, self.options.deployment, observe=lambda *r: readings.append(r)
+        # serverInfo (deployment and clock), the account, fields and types: one round trip.
+        deployment, data = discover(
+            self.transport,
+            self.options.deployment,
+            ("myself", "field", "issuetype"),
+            cloud_site=cloud_host(self.base_url),
+            observe=lambda *r: readings.append(r),
         )
         clock = ServerClock(lambda: server_reading(self.transport, deployment))
         for reading in readings:  # serverInfo's own reading primes the clock: no extra request
             clock.observe(*reading)
-        api = deployment.api
-        # Three independent reads: one round trip instead of three.
-        with ThreadPoolExecutor(3, thread_name_prefix="itsm-jira-discovery") as pool:
-            reads = [
-                pool.submit(self.transport.get, f"{api}/{path}", endpoint=path)
-                for path in ("myself", "field", "issuetype")
-            ]
-            me, raw_fields, raw_types = (read.result().data for read in reads)
+        me, raw_fields, raw_types = data["myself"], data["field"], data["issuetype"]
         self.clock = clock
         account_tz = me.get("timeZone") if isinstance(me, dict) else None
         catalog = FieldCatalog.from_fields(f for f in raw_fields or [] if isinstance(f, dict))

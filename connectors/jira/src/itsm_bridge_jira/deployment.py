@@ -12,16 +12,31 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from itsm_bridge import EndpointNotFoundError, ResponseFormatError, Transport
 from itsm_bridge._time import parse_datetime
+from itsm_bridge.http import HttpResponse
 
-__all__ = ["Deployment", "DeploymentKind", "ServerClock", "detect", "server_reading", "server_time"]
+# Hosts that only ever serve Jira Cloud (sites and the OAuth gateway).
+CLOUD_HOST_SUFFIXES = (".atlassian.net", ".jira.com", "api.atlassian.com")
+
+__all__ = [
+    "Deployment",
+    "DeploymentKind",
+    "ServerClock",
+    "cloud_host",
+    "detect",
+    "discover",
+    "server_reading",
+    "server_time",
+]
 
 DeploymentKind = Literal["cloud", "datacenter"]
 
@@ -89,6 +104,69 @@ def detect(
     if now is not None and observe is not None:
         observe(now, sent, received)
     return Deployment(kind, str(info.get("version") or "") or None), now
+
+
+def cloud_host(base_url: str) -> bool:
+    """Whether ``base_url`` is an Atlassian Cloud host (no Data Center is served there)."""
+    host = (urlsplit(base_url).hostname or "").lower()
+    return any(host == s.lstrip(".") or host.endswith(s) for s in CLOUD_HOST_SUFFIXES)
+
+
+def discover(
+    transport: Transport,
+    configured: str,
+    reads: Sequence[str],
+    *,
+    cloud_site: bool = False,
+    observe: Callable[[datetime, float, float], None] | None = None,
+) -> tuple[Deployment, Mapping[str, Any]]:
+    """The deployment and the answers of ``reads`` (API-relative GETs), in one round trip.
+
+    Probing serverInfo first and reading the site's metadata afterwards costs two or three round
+    trips (v3 answers 404 on Data Center, then v2). When the API version is known (configured, or
+    a Cloud host) every read goes out at once on it. Otherwise the v3 probe, v2 serverInfo and the
+    ``reads`` on v2 go out together: ``/field``, ``/issuetype`` and ``/myself`` answer the same
+    on v2 and v3 of Cloud, and v2 is all Data Center has.
+    """
+    if configured in ("datacenter", "server"):
+        api, probe = "/rest/api/2", False
+    elif configured == "cloud" or cloud_site:
+        api, probe = "/rest/api/3", False
+    else:
+        api, probe = "/rest/api/2", True
+    with ThreadPoolExecutor(len(reads) + 2, thread_name_prefix="itsm-jira-discovery") as pool:
+        sent = time.monotonic()
+        v3: Future[HttpResponse] | None = None
+        if probe:
+            v3 = pool.submit(
+                transport.get, "/rest/api/3/serverInfo", endpoint="serverInfo", accept=(404,)
+            )
+        info_read = pool.submit(transport.get, f"{api}/serverInfo", endpoint="serverInfo")
+        answers = {
+            path: pool.submit(transport.get, f"{api}/{path}", endpoint=path) for path in reads
+        }
+        info_response = info_read.result()
+        received = time.monotonic()
+        info: Any = info_response.data
+        if v3 is not None:
+            probed = v3.result()
+            if probed.status != 404 and isinstance(probed.data, dict):
+                info = probed.data  # only Cloud serves v3: its own serverInfo decides
+        data = {path: answer.result().data for path, answer in answers.items()}
+    if not isinstance(info, dict):
+        raise ResponseFormatError(
+            "serverInfo did not answer a JSON object", source=transport.connector
+        )
+    if configured == "cloud":
+        kind: DeploymentKind = "cloud"
+    elif configured in ("datacenter", "server"):
+        kind = "datacenter"
+    else:
+        kind = _kind_of(info)
+    now = _time_of(info)
+    if now is not None and observe is not None:
+        observe(now, sent, received)
+    return Deployment(kind, str(info.get("version") or "") or None), data
 
 
 def _time_of(info: dict[str, Any]) -> datetime | None:

@@ -67,6 +67,8 @@ class KeyRange:
     paginator: Paginator | None = None
     baseline: int | None = None  # Data Center: the running query's total
     read: int = 0  # records the running query has returned
+    ids: set[str] = field(default_factory=set)  # distinct ids the running query returned
+    covered: int = 0  # Data Center: offsets its pages covered (`ids` must be as many)
     restarts: int = 0  # consecutive restarts without progress
     restarted_at: datetime | None = None
     busy: bool = False
@@ -140,6 +142,10 @@ class Scan:
         self.on_restart = on_restart
         self.hi = hi
         self.served = 0  # the largest page the server returned (it may cap `page_size`)
+        # Data Center's evidence (see `absorb`): a query whose total rose (a record entered a
+        # window closed in the past), and records the totals promised that no page delivered.
+        self.rose = False
+        self.shortfall = 0
         self.ranges: list[KeyRange]
         if fixed:
             self.ranges = [KeyRange(None, None, jql=jql) for jql in fixed]
@@ -213,6 +219,8 @@ class Scan:
             rng.current = rng.paginator.first(first)
             rng.baseline = None
             rng.read = 0
+            rng.ids = set()
+            rng.covered = 0
         return rng.current
 
     def absorb(self, rng: KeyRange, response: HttpResponse) -> list[dict[str, Any]] | None:
@@ -233,12 +241,16 @@ class Scan:
                 ),
             )
         total = data.get("total")
+        records = [r for r in raw if isinstance(r, dict)]
         if isinstance(total, int):
             if rng.baseline is not None and total < rng.baseline:
                 self._restart(rng)  # quirk: offset pages shift when records leave the window
                 return None
+            if rng.baseline is not None and total > rng.baseline:
+                self.rose = True
             rng.baseline = total if rng.baseline is None else max(rng.baseline, total)
-        records = [r for r in raw if isinstance(r, dict)]
+            # Offset pages of one unchanged result list tile it; the distinct ids prove it.
+            rng.ids.update(str(r.get("id")) for r in records)
         rng.read += len(raw)
         self.served = max(self.served, len(raw))
         rng.moved = False
@@ -257,11 +269,23 @@ class Scan:
         assert rng.current is not None
         following = rng.paginator.next(rng.current, data, response.headers, raw)
         rng.current = following
+        offset = getattr(rng.paginator, "offset", None)
+        if rng.baseline is not None and isinstance(offset, int):
+            rng.covered = min(offset, rng.baseline)
         if following is None:
             rng.done = True
+            self._settle(rng)
         return records
 
+    def _settle(self, rng: KeyRange) -> None:
+        """A query ends (done, cut or restarted): did its pages deliver every offset they passed?"""
+        if rng.baseline is not None and len(rng.ids) < rng.covered:
+            self.shortfall += rng.covered - len(rng.ids)
+        rng.covered = 0
+        rng.ids = set()
+
     def _restart(self, rng: KeyRange) -> None:
+        self._settle(rng)  # the pages before the drop saw one result list
         rng.current = None
         if not self.keyset:
             rng.position = None
@@ -305,6 +329,7 @@ class Scan:
             return 0
         added = [KeyRange(lo, hi) for lo, hi in zip(bounds, [*bounds[1:], rng.hi], strict=True)]
         rng.hi = bounds[0]
+        self._settle(rng)
         rng.current = None  # its query had the old upper bound: restart it from its keyset
         index = self.ranges.index(rng)
         self.ranges[index + 1 : index + 1] = added
