@@ -41,6 +41,7 @@ from itsm_bridge import (
     UnknownFieldError,
     WorkItem,
 )
+from itsm_bridge._idset import IdSet
 from itsm_bridge.connector import relaxed_gc
 from itsm_bridge_servicenow.api import Stats, TableApi
 from itsm_bridge_servicenow.codes import CodeBook
@@ -96,8 +97,9 @@ def _auth_from_options(base_url: str, options: Mapping[str, Any]) -> requests.au
 def id_key(sys_id: str) -> str | bytes:
     """A sys_id as a dedupe key: 16 bytes for the usual 32 lowercase hex digits, else itself.
 
-    A pull remembers every sys_id it delivered; packed, a million of them take ~30 MB less.
-    Only lowercase hex is packed, so two different sys_ids never share a key.
+    A pull remembers every sys_id it delivered; packed into an :class:`IdSet`'s one table, a
+    million of them take ~32 MB instead of ~85. Only lowercase hex is packed, so two different
+    sys_ids never share a key.
     """
     if len(sys_id) == 32:
         try:
@@ -278,7 +280,9 @@ class ServiceNowConnector(Connector):
                 hi = lo
             state = PullState(lo=lo, hi=hi, tables=[s.table for s in specs])
             state.previous = self._delivered(cursor, lo)
-        received: set[str | bytes] = set()  # sys_ids (see id_key)
+        received = IdSet(16)  # sys_ids delivered by this pull (see id_key)
+        if first_probe is not None and first_probe[1]:
+            received.reserve(first_probe[1])  # sized for the window at once, not regrown
         recent: dict[str, str] = {}
         for index in range(state.table_index, len(specs)):
             spec = specs[index]
@@ -398,7 +402,7 @@ class ServiceNowConnector(Connector):
         fields: str,
         size: PageSize,
         state: PullState,
-        received: set[str | bytes],
+        received: IdSet,
         recent: dict[str, str],
     ) -> Iterator[Page]:
         ranges = state.ranges
@@ -450,7 +454,7 @@ class ServiceNowConnector(Connector):
         spec: TableSpec,
         rows: list[dict[str, Any]],
         state: PullState,
-        received: set[str | bytes],
+        received: IdSet,
         recent: dict[str, str],
         recent_floor: str,
     ) -> tuple[list[WorkItem], list[Reject]]:
@@ -461,10 +465,8 @@ class ServiceNowConnector(Connector):
         fresh = 0
         for raw in rows:
             sys_id = value(raw, "sys_id")
-            seen = id_key(sys_id)
-            if seen in received:
+            if not received.add(id_key(sys_id)):
                 continue  # a record that moved into a later range while the pull ran
-            received.add(seen)
             fresh += 1
             version = _version(raw)
             if previous and previous.get(sys_id) == version:
