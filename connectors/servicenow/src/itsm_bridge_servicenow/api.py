@@ -9,6 +9,7 @@ execution time halves the page size instead of failing the pull.
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -66,6 +67,34 @@ class TableApi:
         self.name = connector
         self.stats_denied = False
         self.page_sizes: dict[str, int] = {}
+        # The fastest row-less request seen (counts, cut points): the instance's round trip,
+        # which a page's elapsed time is weighed against (see PageSize.observe).
+        self.round_trip: float | None = None
+        self._lock = threading.Lock()
+
+    def note_round_trip(self, response: HttpResponse) -> None:
+        elapsed = getattr(response, "elapsed", None)
+        if not isinstance(elapsed, float):
+            return  # (a test double without timings)
+        with self._lock:
+            if self.round_trip is None or elapsed < self.round_trip:
+                self.round_trip = elapsed
+
+    def _weigh(
+        self, size: PageSize, limit: int, response: HttpResponse, rows: list[dict[str, Any]]
+    ) -> None:
+        elapsed = getattr(response, "elapsed", None)
+        if isinstance(elapsed, float):
+            body = getattr(response, "body", None)
+            nbytes = len(body) if isinstance(body, bytes) else None
+            size.observe(limit, len(rows), elapsed, nbytes, self.round_trip)
+
+    def _decode_page(
+        self, table: str, size: PageSize, limit: int, response: HttpResponse
+    ) -> list[dict[str, Any]]:
+        rows = self.result_list(table, response)
+        self._weigh(size, limit, response, rows)
+        return rows
 
     def page(
         self,
@@ -114,9 +143,10 @@ class TableApi:
                         limit,
                         server_time(response),
                         total,
-                        pending=partial(self.result_list, spec.table, response),
+                        pending=partial(self._decode_page, spec.table, size, limit, response),
                     )
                 rows = self.result_list(spec.table, response)
+                self._weigh(size, limit, response, rows)
                 return Fetched(rows, limit, server_time(response), total)
             message = self._envelope_message(response)
             if any(marker in message.lower() for marker in _CANCELLED):
@@ -194,6 +224,7 @@ class TableApi:
                 type(exc).__name__,
             )
             return None, None, None
+        self.note_round_trip(response)
         stats = (response.data or {}).get("result", {}) if isinstance(response.data, dict) else {}
         stats = stats.get("stats", {}) if isinstance(stats, dict) else {}
         raw_count = stats.get("count")
@@ -237,6 +268,7 @@ class TableApi:
                 },
                 endpoint=spec.table,
             )
+            self.note_round_trip(response)
             rows = self.result_list(spec.table, response)
             return value(rows[0], "sys_updated_on") if rows else ""
 

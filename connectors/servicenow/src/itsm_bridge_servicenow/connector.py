@@ -69,6 +69,9 @@ log = logging.getLogger("itsm_bridge.servicenow")
 # this many records on: below that the extra round trip saves little.
 _PAGES_PER_CUT_RANGE = 4
 _RECORDS_TO_CUT = 20_000
+# Pages' worth of bytes in flight besides each worker's undecoded page: a decoded page waiting
+# and one being mapped (~4.3x its bytes each), the WorkItems (~1.8x) and a read buffer.
+_DECODED_COPIES = 11.5
 
 
 def _auth_from_options(base_url: str, options: Mapping[str, Any]) -> requests.auth.AuthBase | None:
@@ -257,12 +260,13 @@ class ServiceNowConnector(Connector):
     ) -> Iterator[Page]:
         kind = Kind(kind)
         specs = self.tables(kind)
-        early: Future[Stats] | None = None
+        early: Future[tuple[Stats, list[datetime] | None]] | None = None
         if cursor is None or "phase" not in cursor.state:
-            # A new window: its probe (an Aggregate API count, no data) runs while the field
-            # names are checked, which takes a few round trips of its own.
+            # A new window: its probe (an Aggregate API count, no data) and the cut points of
+            # its ranges run while the field names are checked, which takes a few round trips
+            # of its own, so the first data page follows the dictionary check at once.
             early = self._background.submit(
-                self.api.window_stats, specs[0], self._window_start(cursor, since)
+                self._early, specs[0], self._window_start(cursor, since)
             )
         try:
             fields = {s.table: ",".join(self.fields_for(s)) for s in specs}  # before any data
@@ -271,13 +275,12 @@ class ServiceNowConnector(Connector):
                 wait([early])  # no request of this pull outlives it
         state = self._resume(specs, cursor)
         first_probe = None
+        first_cuts: list[datetime] | None = None
         if state is None:
             lo = self._window_start(cursor, since)
-            known = early.result() if early is not None else None
+            known, first_cuts = early.result() if early is not None else (None, None)
             first_probe = self.api.probe(specs[0], lo, known)
-            hi = floor_second(first_probe[0] - timedelta(seconds=self.options.lag_seconds))
-            if lo is not None and lo > hi:
-                hi = lo
+            hi = self._window_end(lo, first_probe[0])
             state = PullState(lo=lo, hi=hi, tables=[s.table for s in specs])
             state.previous = self._delivered(cursor, lo)
         received = IdSet(16)  # sys_ids delivered by this pull (see id_key)
@@ -287,7 +290,7 @@ class ServiceNowConnector(Connector):
         for index in range(state.table_index, len(specs)):
             spec = specs[index]
             state.table_index = index
-            size = PageSize(self.options.page_size, self.options.min_page_size)
+            size = self._page_size()
             self.page_sizes[spec.table] = size.current
             if state.phase == "main":
                 if not state.ranges:
@@ -296,7 +299,8 @@ class ServiceNowConnector(Connector):
                         if index == 0 and first_probe
                         else self.api.probe(spec, state.lo)
                     )
-                    state.ranges = self._split(spec, state, probe[1], probe[2])
+                    cuts = first_cuts if index == 0 else None
+                    state.ranges = self._split(spec, state, probe[1], probe[2], cuts)
                 yield from self._drain(
                     kind, spec, fields[spec.table], size, state, received, recent
                 )
@@ -318,6 +322,46 @@ class ServiceNowConnector(Connector):
             state.closed.append(min(closed, state.hi))
             state.phase, state.ranges = "main", []
         yield Page(kind, (), (), self._final_cursor(state, recent), final=True)
+
+    def _page_size(self) -> PageSize:
+        opts = self.options
+        if not opts.adaptive_page_size:
+            return PageSize(opts.page_size, opts.min_page_size)
+        return PageSize(
+            opts.page_size,
+            opts.min_page_size,
+            maximum=opts.max_page_size,
+            memory=int(opts.page_memory_mb * 1_000_000),
+            copies=opts.max_workers + _DECODED_COPIES,
+        )
+
+    def _window_end(self, lo: datetime | None, now: datetime) -> datetime:
+        hi = floor_second(now - timedelta(seconds=self.options.lag_seconds))
+        return lo if lo is not None and lo > hi else hi
+
+    def _cut_by_count(self, count: int | None) -> bool:
+        workers, page = self.options.max_workers, self.options.page_size
+        return (
+            workers > 1
+            and count is not None
+            and count >= max(workers * _PAGES_PER_CUT_RANGE * page, _RECORDS_TO_CUT)
+        )
+
+    def _early(self, spec: TableSpec, lo: datetime | None) -> tuple[Stats, list[datetime] | None]:
+        """A new window's Aggregate API probe and, where it is large, its count-quantile cuts."""
+        stats = self.api.window_stats(spec, lo)
+        count, _, now = stats
+        if now is None or not self._cut_by_count(count):
+            return stats, None
+        assert count is not None
+        try:
+            cuts = self.api.quantiles(
+                spec, lo, self._window_end(lo, now), count, self.options.max_workers
+            )
+        except ItsmBridgeError as exc:
+            log.info("%s: %s not cut at count quantiles (%s)", self.source, spec.table, exc)
+            return stats, []
+        return stats, cuts
 
     def _resume(self, specs: Sequence[TableSpec], cursor: Cursor | None) -> PullState | None:
         if cursor is None or "phase" not in cursor.state:
@@ -363,7 +407,12 @@ class ServiceNowConnector(Connector):
         return {str(k): str(v) for k, v in seen.items() if str(v)[:19] >= floor}
 
     def _split(
-        self, spec: TableSpec, state: PullState, count: int | None, first: datetime | None
+        self,
+        spec: TableSpec,
+        state: PullState,
+        count: int | None,
+        first: datetime | None,
+        cuts: list[datetime] | None = None,
     ) -> list[Range]:
         """The window's ranges: one per worker, cut at equal counts where the window is large.
 
@@ -376,17 +425,16 @@ class ServiceNowConnector(Connector):
         if workers <= 1:
             return [Range(state.lo, state.hi)]
         page = self.options.page_size
-        if count is not None and count >= max(
-            workers * _PAGES_PER_CUT_RANGE * page, _RECORDS_TO_CUT
-        ):
+        if cuts is None and self._cut_by_count(count):
+            assert count is not None
             try:
                 cuts = self.api.quantiles(spec, state.lo, state.hi, count, workers)
             except ItsmBridgeError as exc:
                 log.info("%s: %s not cut at count quantiles (%s)", self.source, spec.table, exc)
-            else:
-                ranges = split_at(state.lo, state.hi, cuts)
-                if len(ranges) > 1:
-                    return ranges
+        if cuts:
+            ranges = split_at(state.lo, state.hi, cuts)
+            if len(ranges) > 1:
+                return ranges
         most = workers * self.options.ranges_per_worker
         if count is not None:
             parts = min(most, max(1, -(-count // (2 * page))))

@@ -48,6 +48,20 @@ class ServiceNowOptions(ConnectorOptions):
     )
     ranges_per_worker: int = Field(default=4, ge=1, le=64)
     min_page_size: int = Field(default=10, ge=1, description="Halving stops here.")
+    adaptive_page_size: bool = Field(
+        default=True,
+        description="Grow pages (up to max_page_size, within page_memory_mb) while round trips "
+        "dominate a page's time; False keeps page_size (it still halves on cancellation).",
+    )
+    max_page_size: int = Field(
+        default=10_000, ge=1, le=10_000, description="Adaptive growth stops here."
+    )
+    page_memory_mb: float = Field(
+        default=56.0,
+        gt=0,
+        description="Bound on the pages in flight (bytes, decoded rows, WorkItems) that "
+        "adaptive growth may reach.",
+    )
     validate_fields: Literal["on", "off"] = Field(
         default="on", description="Check every field name against sys_dictionary first."
     )
