@@ -43,6 +43,9 @@ log = logging.getLogger("itsm_bridge.jira")
 # decoded. Cloud's 100-issue pages use every worker; Data Center's 1000-issue pages six (at
 # 200 ms a page, six in flight keep the server busy where three left it waiting on round trips).
 ISSUE_BUDGET = 6000
+# The first page of a window is read alone (it decides how the window is cut): a small one costs
+# the server and the client less before the parallel pages start.
+FIRST_PAGE = 200
 _sleep = time.sleep  # waits for the server clock to pass a window's end (patchable in tests)
 
 
@@ -85,6 +88,7 @@ class KindPull:
         self.hi = datetime.min.replace(tzinfo=UTC)  # the window's end (set by `opening`)
         self.open = False  # a window with something to read (else only the final page)
         self.paged_until: datetime | None = None  # the server's time once all was read
+        self.scans: list[Scan] = []  # the scans of `opening` (when their answers arrived)
         self.types: dict[str, Any] = {}
         self.worklogs: dict[str, list[dict[str, Any]]] | None = None
         self.expand: list[str] = []
@@ -155,7 +159,7 @@ class KindPull:
 
         # 1. the main pass, and 2. the census: the ids of what the main pass has read, read with
         # the slots the main pass cannot use and compared afterwards with what it emitted.
-        main = self.search(lo, hi, widen=True, budget=ISSUE_BUDGET)
+        main = self.search(lo, hi, widen=True, budget=ISSUE_BUDGET, first_page=FIRST_PAGE)
         cloud = site.deployment.cloud
         census = self.search(
             lo,
@@ -166,6 +170,7 @@ class KindPull:
             keyset=False,
             empty=True,
         )
+        self.scans = [main, census]
         for scan, rng, records in scan_pages(self.workers, [main, census]):
             if scan is census:
                 for record in records:
@@ -205,7 +210,13 @@ class KindPull:
                     CompletenessCheck(kind, window, expected=len(run.census_ids), fetched=fetched)
                 )
         clock = conn.clock
-        self.paged_until = clock.latest() if clock is not None else conn.server_now(site)
+        # Changes the catch-up must see happened before the server answered the last request:
+        # bound its time at that answer's arrival, not after the last pages were mapped.
+        answered = max((scan.answered for scan in self.scans), default=0.0)
+        if clock is None:
+            self.paged_until = conn.server_now(site)
+        else:
+            self.paged_until = clock.latest(answered or None)
 
     def closing(self) -> Iterator[Page]:
         """3. Catch-up: records that changed while the pull ran; then the final page.
@@ -229,7 +240,7 @@ class KindPull:
                 break
             before = len(run.emitted)
             moved = False
-            catchup = self.search(hi, upper, widen=True, budget=ISSUE_BUDGET)
+            catchup = self.search(hi, upper, widen=True, budget=ISSUE_BUDGET, first_page=FIRST_PAGE)
             for _, _, records in scan_pages(self.workers, [catchup]):
                 page = self.page(records, upper=upper)
                 moved = moved or bool(page.items or page.rejects)
@@ -369,6 +380,7 @@ class KindPull:
             fixed=queries,
             budget=ISSUE_BUDGET,
         )
+        self.scans.append(scan)
         for _, _, records in scan_pages(self.workers, [scan]):
             yield self.page(records, upper=far)
 

@@ -28,6 +28,7 @@ mapping included), so Data Center's 1000-issue pages get two or three slots wher
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -69,6 +70,7 @@ class KeyRange:
     read: int = 0  # records the running query has returned
     ids: set[str] = field(default_factory=set)  # distinct ids the running query returned
     covered: int = 0  # Data Center: offsets its pages covered (`ids` must be as many)
+    probe: bool = False  # the running query asked for the scan's small first page
     restarts: int = 0  # consecutive restarts without progress
     restarted_at: datetime | None = None
     busy: bool = False
@@ -127,6 +129,7 @@ class Scan:
         fixed: Sequence[str] = (),
         empty: bool = False,
         budget: int | None = None,
+        first_page: int | None = None,
         on_restart: Callable[[], None] | None = None,
     ) -> None:
         self.transport = transport
@@ -134,6 +137,8 @@ class Scan:
         self.query = query
         self.fields = list(fields)
         self.page_size = page_size
+        # The window's first request alone decides how to cut it: a small one answers sooner.
+        self.first_page = first_page if first_page is not None and first_page < page_size else None
         self.expand = list(expand)
         self.keyset = keyset
         self.splittable = keyset and not fixed
@@ -146,6 +151,7 @@ class Scan:
         # window closed in the past), and records the totals promised that no page delivered.
         self.rose = False
         self.shortfall = 0
+        self.answered = 0.0  # monotonic instant its latest answer arrived
         self.ranges: list[KeyRange]
         if fixed:
             self.ranges = [KeyRange(None, None, jql=jql) for jql in fixed]
@@ -213,8 +219,11 @@ class Scan:
                 jql = self.query(rng.position, rng.hi, True)  # exact: a record's own `updated`
             else:
                 jql = self.query(rng.lo, rng.hi, not rng.widen)
+            size, rng.probe = self.page_size, False
+            if self.first_page is not None:
+                size, rng.probe, self.first_page = self.first_page, True, None
             first, rng.paginator = search_request(
-                self.deployment, jql, self.fields, self.page_size, self.expand
+                self.deployment, jql, self.fields, size, self.expand
             )
             rng.current = rng.paginator.first(first)
             rng.baseline = None
@@ -252,7 +261,8 @@ class Scan:
             # Offset pages of one unchanged result list tile it; the distinct ids prove it.
             rng.ids.update(str(r.get("id")) for r in records)
         rng.read += len(raw)
-        self.served = max(self.served, len(raw))
+        if not rng.probe:  # a full small first page says nothing of the server's cap
+            self.served = max(self.served, len(raw))
         rng.moved = False
         if self.keyset:
             for record in records:
@@ -275,6 +285,9 @@ class Scan:
         if following is None:
             rng.done = True
             self._settle(rng)
+        elif rng.probe:
+            self._settle(rng)
+            rng.current = None  # the rest at full size, from the keyset (as a cut range does)
         return records
 
     def _settle(self, rng: KeyRange) -> None:
@@ -348,10 +361,11 @@ class Scan:
         return per_second * (rng.hi - rng.position).total_seconds() / page
 
 
-def _send(transport: Transport, request: PageRequest) -> HttpResponse:
-    return transport.request(
+def _send(transport: Transport, request: PageRequest) -> tuple[HttpResponse, float]:
+    response = transport.request(
         request.method, request.path, params=request.params, json=request.json, endpoint="search"
     )
+    return response, time.monotonic()
 
 
 def scan_pages(
@@ -366,7 +380,7 @@ def scan_pages(
     caller, so the caller's work on it overlaps the next pages' round trips. Each scan has
     threads for its capacity only: a thread decoding large pages keeps its own malloc arena.
     """
-    pending: dict[Future[HttpResponse], tuple[Scan, KeyRange]] = {}
+    pending: dict[Future[tuple[HttpResponse, float]], tuple[Scan, KeyRange]] = {}
     pools: dict[int, tuple[int, ThreadPoolExecutor]] = {}  # id(scan) -> (threads, pool)
 
     def pool_for(scan: Scan) -> ThreadPoolExecutor:
@@ -400,7 +414,9 @@ def scan_pages(
             for future in [f for f in pending if f in done]:  # in the order they were sent
                 scan, rng = pending.pop(future)
                 rng.busy = False
-                records = scan.absorb(rng, future.result())
+                response, arrived = future.result()
+                scan.answered = max(scan.answered, arrived)
+                records = scan.absorb(rng, response)
                 if records is None:  # dropped: the range restarts
                     fill()
                     continue
