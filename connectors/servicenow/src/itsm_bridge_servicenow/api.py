@@ -67,8 +67,8 @@ class TableApi:
         self.name = connector
         self.stats_denied = False
         self.page_sizes: dict[str, int] = {}
-        # The fastest row-less request seen (counts, cut points): the instance's round trip,
-        # which a page's elapsed time is weighed against (see PageSize.observe).
+        # The fastest row-less request seen (dictionary reads, counts, cut points): the
+        # instance's round trip, which a page's elapsed time is weighed against (PageSize).
         self.round_trip: float | None = None
         self._lock = threading.Lock()
 

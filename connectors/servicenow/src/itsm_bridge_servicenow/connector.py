@@ -162,9 +162,9 @@ class ServiceNowConnector(Connector):
                     f"known: {', '.join(sorted(self.codes.states))}"
                 )
         self.context = MappingContext(self.source, self.base_url, self.codes)
-        self.catalog = FieldCatalog(self.transport)
-        self._fields: dict[str, tuple[str, ...]] = {}
         self.api = TableApi(self.transport, source=self.source, connector=self.name)
+        self.catalog = FieldCatalog(self.transport, observe=self.api.note_round_trip)
+        self._fields: dict[str, tuple[str, ...]] = {}
         self.page_sizes = self.api.page_sizes
         self._background = ThreadPoolExecutor(1, thread_name_prefix="itsm-servicenow-probe")
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from itsm_bridge import ConfigurationError, PermissionDeniedError
-from itsm_bridge.http import Transport
+from itsm_bridge.http import HttpResponse, Transport
 
 __all__ = ["DictionaryUnreadable", "FieldCatalog", "TableFields"]
 
@@ -57,8 +57,11 @@ class TableFields:
 class FieldCatalog:
     """Reads and caches table ancestry and field definitions; thread-safe."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(
+        self, transport: Transport, observe: Callable[[HttpResponse], None] | None = None
+    ) -> None:
         self._transport = transport
+        self._observe = observe  # sees every response: small reads that time the round trip
         self._lock = threading.RLock()
         self._chains: dict[str, tuple[str, ...]] = {}
         self._tables: dict[str, TableFields] = {}
@@ -80,6 +83,8 @@ class FieldCatalog:
             )
         except PermissionDeniedError as exc:
             raise DictionaryUnreadable(str(exc)) from None
+        if self._observe is not None:
+            self._observe(response)
         result = (response.data or {}).get("result") if isinstance(response.data, dict) else None
         if not isinstance(result, list):
             raise ConfigurationError(f"{table} answered without a result list")
