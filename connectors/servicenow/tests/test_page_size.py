@@ -67,6 +67,16 @@ def test_never_grows_back_into_a_cancelled_size() -> None:
     assert size.current == 1000
 
 
+def test_a_cancelled_grown_size_falls_back_to_the_last_good_one() -> None:
+    size = _size(memory=33_000_000)  # 33 MB / (2000 B x 10 copies) = 1650 rows
+    size.observe(1000, 1000, 0.21, 1000 * ROW, 0.2)
+    assert size.current == 1650
+    assert size.halve(1650)
+    assert size.current == 1000, "the last size read without a cancel, not 825"
+    assert size.halve(1000)
+    assert size.current == 500
+
+
 def _data(request: object) -> bool:
     path = getattr(request, "path", "")
     return isinstance(path, str) and "/api/now/" in path

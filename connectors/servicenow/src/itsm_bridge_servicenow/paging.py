@@ -117,6 +117,7 @@ class PageSize:
         self.halvings = 0
         self.growths = 0
         self.bytes_per_row = 0.0
+        self.good = 0  # the largest size read without a cancellation
         self._lock = threading.Lock()
 
     @property
@@ -136,7 +137,10 @@ class PageSize:
                 return True
             if self._size <= self.minimum:
                 return False
-            self._size = max(self.minimum, self._size // 2)
+            # A grown size that was cancelled falls back to the last size read without a cancel
+            # when that is more than half of it (1640 -> 1000, not 820).
+            fallback = self.good if self.good < self._size else 0
+            self._size = max(self.minimum, self._size // 2, fallback)
             self.maximum = min(self.maximum, self._size)  # never grow back into a cancel
             self.halvings += 1
             return True
@@ -151,6 +155,7 @@ class PageSize:
     ) -> None:
         """Weigh one page (read with ``limit``): grow the size if its round trip dominated."""
         with self._lock:
+            self.good = max(self.good, limit)
             if rows and nbytes:
                 self.bytes_per_row = max(self.bytes_per_row, nbytes / rows)
             if limit != self._size or self._size >= self.maximum or round_trip is None:
