@@ -70,7 +70,7 @@ class KeyRange:
     read: int = 0  # records the running query has returned
     ids: set[str] = field(default_factory=set)  # distinct ids the running query returned
     covered: int = 0  # Data Center: offsets its pages covered (`ids` must be as many)
-    probe: bool = False  # the running query asked for the scan's small first page
+    probe: int = 0  # the size of the scan's small first page, while this query asked for it
     restarts: int = 0  # consecutive restarts without progress
     restarted_at: datetime | None = None
     busy: bool = False
@@ -219,9 +219,10 @@ class Scan:
                 jql = self.query(rng.position, rng.hi, True)  # exact: a record's own `updated`
             else:
                 jql = self.query(rng.lo, rng.hi, not rng.widen)
-            size, rng.probe = self.page_size, False
+            size, rng.probe = self.page_size, 0
             if self.first_page is not None:
-                size, rng.probe, self.first_page = self.first_page, True, None
+                size = rng.probe = self.first_page
+                self.first_page = None
             first, rng.paginator = search_request(
                 self.deployment, jql, self.fields, size, self.expand
             )
@@ -261,7 +262,7 @@ class Scan:
             # Offset pages of one unchanged result list tile it; the distinct ids prove it.
             rng.ids.update(str(r.get("id")) for r in records)
         rng.read += len(raw)
-        if not rng.probe:  # a full small first page says nothing of the server's cap
+        if len(raw) < rng.probe or not rng.probe:  # a full small page says nothing of the cap
             self.served = max(self.served, len(raw))
         rng.moved = False
         if self.keyset:
@@ -286,8 +287,10 @@ class Scan:
             rng.done = True
             self._settle(rng)
         elif rng.probe:
-            self._settle(rng)
-            rng.current = None  # the rest at full size, from the keyset (as a cut range does)
+            if len(raw) >= rng.probe:  # (below it: the server's own cap, keep paging as it is)
+                self._settle(rng)
+                rng.current = None  # the rest at full size, from the keyset (as a cut range does)
+            rng.probe = 0
         return records
 
     def _settle(self, rng: KeyRange) -> None:
