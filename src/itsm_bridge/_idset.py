@@ -1,4 +1,4 @@
-"""An exact set of record ids that costs ~16-32 bytes per id instead of ~85.
+"""An exact set of record ids that costs 24-48 bytes per 16-byte id instead of ~85.
 
 A pull remembers every id it delivered so that it delivers each record once, and a million-record
 pull would otherwise keep a million small ``bytes`` objects (and a ``set`` table) alive: ~85 MB,
@@ -6,6 +6,11 @@ and objects that small, allocated between short-lived page objects, also pin the
 arenas. Ids of one fixed width (e.g. a ServiceNow sys_id packed to 16 bytes) are kept here in one
 open-addressing table inside a ``bytearray`` instead; any other id goes to an ordinary set. It is
 exact: no probabilistic filter, so no record is ever taken for one already delivered.
+
+The table is at most 2/3 full (about three probes for a new id, each a C-level compare) and
+doubles when full; :meth:`IdSet.reserve` sizes it once when the caller knows how many ids come
+(rehashing a million ids in Python costs about a second). Adding an id costs ~0.7 µs against
+~0.1 µs for a ``set``.
 """
 
 from __future__ import annotations
