@@ -407,3 +407,46 @@ def test_data_center_rising_total_falls_back_to_the_census(tasks: list[TruthItem
     (check,) = conn.report()["completeness"]
     assert check["ok"]
     assert check["expected"] == len(tasks)
+
+
+def _catch_up_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, Any]]:
+    from itsm_bridge_jira.pull import KindPull
+
+    calls: list[tuple[Any, Any]] = []
+    original = KindPull.search
+
+    def search(self: KindPull, lo: Any, hi: Any, **options: Any) -> Scan:
+        if lo is not None and lo == self.hi and hi != self.hi:
+            calls.append((lo, hi))  # a pass over [window end, now - lag): the catch-up
+        return original(self, lo, hi, **options)
+
+    monkeypatch.setattr(KindPull, "search", search)
+    return calls
+
+
+def test_data_center_intact_window_needs_no_catch_up(
+    tasks: list[TruthItem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _catch_up_calls(monkeypatch)
+    with make_sandbox(tasks, deployment="datacenter") as sandbox:
+        conn = connect(sandbox, page_size=500)
+        pages = list(conn.pull_pages(Kind.TASK))
+    assert calls == []
+    final = pages[-1].cursor
+    assert final is not None
+    assert final.watermark == datetime.fromisoformat(final.state["window_end"])
+    assert sum(len(p.items) for p in pages) == len(tasks)
+
+
+def test_data_center_window_that_lost_issues_is_caught_up(
+    tasks: list[TruthItem], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _catch_up_calls(monkeypatch)
+    faults = FaultPlan(seed=4, p_update_during_paging=0.5)
+    with make_sandbox(tasks, deployment="datacenter", faults=faults) as sandbox:
+        conn = connect(sandbox, page_size=200)
+        got = [i.key for i in conn.pull(kinds=["task"])]
+        visible = {i.number for i in sandbox.visible_items()}
+    assert calls  # issues left the window while it was paged: the catch-up reads them
+    assert len(got) == len(set(got))
+    assert set(got) == visible
