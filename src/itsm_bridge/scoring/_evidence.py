@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from itsm_bridge.schema import Kind, Label, Reason, ScoredItem, Verdict, WorkItem
 from itsm_bridge.scoring._compiled import NO_GROUP, Compiled, FieldCheck, Group, field_values
-from itsm_bridge.scoring._text import tokenize
+from itsm_bridge.scoring._text import Line, tokenize
 
 if TYPE_CHECKING:
     from itsm_bridge.scoring.engine import Thresholds
@@ -106,6 +106,7 @@ class Evidence:
         self._find = compiled.phrases.find
         self.reasons = _Reasons()
         self._phrases: dict[str, tuple[str, ...]] = {}  # text -> phrases found (sorted)
+        self._lines: dict[str, Line] = {}  # one line of a text -> its phrases (see _phrases_in)
         self._hits: dict[tuple[str, ...], dict[int, str]] = {}  # phrases -> group -> display
         self._rules: dict[tuple[str, ...], tuple[int, ...]] = {}  # phrases -> text rules hit
         self._title_matches: dict[tuple[str, ...], dict[int, str]] = {}  # -> rule -> evidence
@@ -341,8 +342,26 @@ class Evidence:
     # -- matches -------------------------------------------------------------------------------
 
     def _phrases_in(self, text: str) -> tuple[str, ...]:
-        """The phrases in a text not yet in the memo (remembered unless the text is long)."""
-        phrases = self._find(tokenize(text))
+        """The phrases in a text not yet in the memo (remembered unless the text is long).
+
+        A text of several lines is found line by line: descriptions are made of lines that
+        repeat (templates, boilerplate) far more than whole descriptions do. The lines' answers
+        are joined unless a phrase or a negation may span two lines (then the whole text)."""
+        phrases: tuple[str, ...] | None = None
+        if "\n" in text:
+            memo = self._lines
+            line_of = self.c.phrases.line
+            infos = []
+            for line in text.split("\n"):
+                info = memo.get(line)
+                if info is None:
+                    info = line_of(tokenize(line))
+                    if len(line) <= _MEMO_TEXT_CHARS:
+                        remember(memo, line, info)
+                infos.append(info)
+            phrases = self.c.phrases.join(infos)
+        if phrases is None:
+            phrases = self._find(tokenize(text))
         if len(text) <= _MEMO_TEXT_CHARS:
             remember(self._phrases, text, phrases)
         return phrases

@@ -12,7 +12,10 @@ import itertools
 import re
 from collections.abc import Iterable, Sequence
 
-__all__ = ["PhraseIndex", "inflections", "phrase_tokens", "tokenize"]
+__all__ = ["Line", "PhraseIndex", "inflections", "phrase_tokens", "tokenize"]
+
+Line = tuple[tuple[str, ...], str | None, str | None, bool]
+"""One line's phrases, first and last word, and whether it ends with a negator in reach."""
 
 _TOKEN = re.compile(r"[^\W_]+")
 _VOWELS = frozenset("aeiou")
@@ -125,6 +128,14 @@ class PhraseIndex:
             keys = frozenset(tables[length])
             self._longer.append((length, keys, frozenset(key[0] for key in keys)))
         self._prefixes = frozenset(prefixes)
+        # Every two adjacent words of a phrase: a phrase can span two lines only where the last
+        # word of one and the first of the next are such a pair.
+        self._joins = frozenset(
+            pair
+            for length, keys, _ in self._longer
+            for key in keys
+            for pair in zip(key, key[1:])  # noqa: RUF007
+        ) | frozenset(pairs)
         self._starts = frozenset(self._pairs | self._prefixes)
         self._negators = frozenset(negators)
         self._window = window
@@ -175,6 +186,34 @@ class PhraseIndex:
             texts = self._texts
             return tuple(sorted([*words, *[texts[gram] for gram in grams]]))
         return tuple(sorted(words))
+
+    def line(self, tokens: list[str]) -> Line:
+        """:meth:`find` for one line of a text, with what :meth:`join` needs: the line's first
+        and last word (``None`` when it has none) and whether a negator is among its last
+        ``window`` words (it could negate a phrase on the next line)."""
+        if not tokens:
+            return (), None, None, False
+        tail = self._window > 0 and not self._negators.isdisjoint(tokens[-self._window :])
+        return self.find(tokens), tokens[0], tokens[-1], tail
+
+    def join(self, lines: Iterable[Line]) -> tuple[str, ...] | None:
+        """:meth:`find` of a text from its lines', or ``None`` when a phrase may span two lines
+        or a negator at the end of a line may reach into the next (then find the whole text)."""
+        found: list[tuple[str, ...]] = []
+        last: str | None = None
+        negating = False
+        joins = self._joins
+        for phrases, first, final, tail in lines:
+            if first is None:
+                continue
+            if last is not None and (negating or (last, first) in joins):
+                return None
+            if phrases:
+                found.append(phrases)
+            last, negating = final, tail
+        if len(found) > 1:
+            return tuple(sorted(set().union(*found)))
+        return found[0] if found else ()
 
     def describe(self, found: Iterable[str]) -> dict[int, str]:
         """:meth:`match`'s answer from :meth:`find`'s (groups in ascending order)."""

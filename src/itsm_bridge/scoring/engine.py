@@ -203,9 +203,12 @@ class Scorer:
         parent_ref = self._parent_ref
         verdict = evidence.verdict
         payloads, items, owns, parent_keys = held.payloads, held.items, held.owns, held.parents
+        head = 0  # held.head, kept in a local while the loop runs
         for payload, item in pairs:
-            parent_key = parent_ref(item)
-            if held.head == len(items):
+            parent_key = item.parent_key
+            if not parent_key or parent_key == item.key:
+                parent_key = parent_ref(item)
+            if head == len(items):
                 if parent_key is None or parent_key in done:
                     # Fast path: nothing is held back (so no child waits for this item either).
                     own = evaluate(
@@ -217,19 +220,30 @@ class Scorer:
                     yield out(payload, item, verdict(own))
                     continue
                 held.clear()
+                head = 0
             position = len(items)
             payloads.append(payload)
             items.append(item)
-            owns.append(None)
             parent_keys.append(parent_key)
-            if parent_key is None:
-                self._finish(position, None, held, done, waiting)
-            elif parent_key in done:
-                self._finish(position, (parent_key, done[parent_key]), held, done, waiting)
+            if parent_key is None or parent_key in done:
+                parent = None if parent_key is None else (parent_key, done[parent_key])
+                key = item.key
+                if key in waiting:  # its children are finished with it, as they always were
+                    owns.append(None)
+                    self._finish(position, parent, held, done, waiting)
+                else:
+                    own = evaluate(item, parent)
+                    owns.append(own)
+                    if key not in done:
+                        done[key] = own[2] - prior
             else:
+                owns.append(None)
                 waiting.setdefault(parent_key, []).append(position)
-            while held.head < len(items) and owns[held.head] is not None:
-                yield out(*held.pop(verdict))
+            while head < len(items) and (own := owns[head]) is not None:
+                yield out(payloads[head], items[head], verdict(own))
+                payloads[head] = items[head] = owns[head] = None
+                head += 1
+        held.head = head
         if waiting:
             self._drain(waiting, held, done, parents or {})
         while held.head < len(items):
