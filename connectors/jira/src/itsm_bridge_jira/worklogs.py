@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from itsm_bridge import IncompletePullError, PageRequest
-from itsm_bridge.http import Transport, fetch_pages
+from itsm_bridge import PageRequest
+from itsm_bridge.http import FollowOnce, Transport, fetch_pages
 from itsm_bridge_jira.deployment import Deployment
 
 __all__ = ["LIST_LIMIT", "NextPagePaginator", "worklogs_since"]
@@ -21,15 +21,10 @@ __all__ = ["LIST_LIMIT", "NextPagePaginator", "worklogs_since"]
 LIST_LIMIT = 1000
 
 
-class NextPagePaginator:
+class NextPagePaginator(FollowOnce):
     """Follows the ``nextPage`` URL in the body until ``lastPage`` is true."""
 
-    def __init__(self) -> None:
-        self.seen: set[str] = set()
-
-    def first(self, request: PageRequest) -> PageRequest:
-        self.seen = set()
-        return request
+    what = "worklog page"
 
     def next(
         self,
@@ -43,10 +38,7 @@ class NextPagePaginator:
         url = body.get("nextPage")
         if not isinstance(url, str) or not url:
             return None
-        if url in self.seen:
-            raise IncompletePullError(f"worklog paging repeated {url[:80]!r}")
-        self.seen.add(url)
-        return PageRequest(url)
+        return PageRequest(self.once(url))
 
 
 def worklogs_since(
