@@ -22,6 +22,27 @@ except ImportError:  # pragma: no cover - depends on the environment
     _PROC = None
 
 
+PIN_ENV = "ITSM_BENCH_PIN"  # "1": the runner asked for one core for the server, one for the client
+
+
+def pin(role: str) -> str:
+    """Put this process on a core of its own when the runner asked for it (``PIN_ENV``).
+
+    The sandbox host stands in for a remote instance: pinned, it gets the lowest core and the
+    client the highest, so on two cores they no longer take time from each other (the scheduler
+    would otherwise move both about). Called first thing, before any thread starts, so every
+    thread inherits the mask. Returns what was done, for the report.
+    """
+    if os.environ.get(PIN_ENV) != "1" or not hasattr(os, "sched_setaffinity"):
+        return "no"
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return "no (one core)"
+    cpu = cpus[0] if role == "server" else cpus[-1]
+    os.sched_setaffinity(0, {cpu})
+    return f"cpu {cpu}"
+
+
 def rss_bytes() -> int:
     if _PROC is not None:
         return int(_PROC.memory_info().rss)

@@ -18,6 +18,12 @@ def machine_lines(result: dict[str, Any]) -> list[str]:
     return [
         f"- date: {result['started']} (finished {result.get('finished', '?')})",
         f"- machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']:.0f} GB RAM, {m['os']}",
+        "- cores: "
+        + (
+            "the sandbox host pinned to the first, each client to the last (`--no-pin`: shared)"
+            if m.get("pinned")
+            else "shared by the sandbox host and the client (not pinned)"
+        ),
         f"- Python {m['python']}; " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()),
         f"- load average (1 min) at start {m['load_start']:.2f}, at end "
         f"{result.get('load_end', float('nan')):.2f}",

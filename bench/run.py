@@ -29,7 +29,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import _env, report, summary
+from bench import _env, measure, report, summary
 from bench.clients import Client, clients_for
 from bench.host import SandboxHost, log, run_client
 from bench.target import SCENARIOS, Target
@@ -77,6 +77,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
         type=Path,
         metavar="RESULTS.json",
         help="start from an earlier run's JSON and replace only the parts run now",
+    )
+    p.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="let the scheduler place the sandbox host and the client (default: a core each)",
     )
     p.add_argument("--out", type=Path, default=RESULTS, help="results folder")
     p.add_argument(
@@ -134,6 +139,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "packages": packages,
         "load_start": os.getloadavg()[0],
+        "pinned": os.environ.get(measure.PIN_ENV) == "1" and (os.cpu_count() or 1) > 1,
     }
 
 
@@ -314,6 +320,7 @@ def main(argv: list[str]) -> int:
     if not args.no_venv and not _env.in_bench_venv():
         python = _env.ensure_venv()
         os.execv(str(python), [str(python), str(Path(__file__).resolve()), *argv])  # noqa: S606
+    os.environ[measure.PIN_ENV] = "0" if args.no_pin else "1"  # read by server.py and worker.py
     cfg = {**settings(args), "timeout": args.timeout}
     started = datetime.now(UTC)
     result: dict[str, Any] = {

@@ -22,6 +22,7 @@ if __package__ in (None, ""):
 
 import requests
 
+from bench import measure
 from itsm_bridge.sandbox import FaultPlan, generate_items, make_sandbox
 from itsm_bridge.schema import Kind
 
@@ -104,6 +105,7 @@ def request_count(sandbox: Any) -> int | None:
 
 
 def main(argv: list[str]) -> int:
+    measure.pin("server")
     spec = json.loads(argv[0])
     sandbox, info = build(spec)
     print(json.dumps(info), flush=True)

@@ -80,6 +80,7 @@ def _tb() -> str:
 
 
 def main(argv: list[str]) -> int:
+    measure.pin("client")
     spec = json.loads(argv[0]) if argv and argv[0] != "-" else json.load(sys.stdin)
     result = run(spec)
     print(json.dumps(result), flush=True)
