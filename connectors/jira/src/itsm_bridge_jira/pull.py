@@ -3,16 +3,13 @@
 1. The **main pass** pages ``updated >= lo AND updated < hi ORDER BY updated ASC, id ASC`` with
    ``hi`` = the server's clock minus ``lag_seconds``, as parallel key ranges
    (:mod:`itsm_bridge_jira.ranges`); each page carries the cursor of the window's frontier.
-2. The **census** (Cloud; Data Center only when its totals cannot vouch for the window) reads
-   the ids of what the main pass has read (id-only pages of one request each, on the slots the
-   main pass leaves), and whatever the main pass did not return is fetched afterwards (offset
-   shifts, late indexing on Cloud's eventually consistent search).
+2. The **census** reads the ids of what the main pass has read (id-only pages of one request
+   each, on the slots the main pass leaves), and whatever the main pass did not return is
+   fetched afterwards (offset shifts, late indexing on Cloud's eventually consistent search).
 3. **Catch-up** passes read ``[hi, now - lag)`` for issues that changed while the pull ran, until
    a pass finds nothing new; the final cursor closes the window at that pass's upper bound. The
    first waits until the window is ``lag`` old; in a pull of several kinds the catch-ups come
-   after every kind's main pass, so that wait is mostly spent already. On Data Center, when the
-   totals show that nothing left the window before it was read, no issue is owed to this pull:
-   the catch-up is skipped and the window closes at ``hi``.
+   after every kind's main pass, so that wait is mostly spent already.
 
 An issue already emitted that changed again during the pull is not emitted twice: the final
 watermark is held at its new ``updated`` so the next pull reads the newer version.
@@ -62,7 +59,6 @@ class _Run:
     floor: datetime | None = None
     emitted: dict[str, datetime] = field(default_factory=dict)
     census_ids: dict[str, None] = field(default_factory=dict)  # in the order the census saw them
-    passed: set[str] = field(default_factory=set)  # read in the window's query, not emitted
     held: datetime | None = None
 
 
@@ -92,7 +88,6 @@ class KindPull:
         self.hi = datetime.min.replace(tzinfo=UTC)  # the window's end (set by `opening`)
         self.open = False  # a window with something to read (else only the final page)
         self.paged_until: datetime | None = None  # the server's time once all was read
-        self.intact = False  # Data Center: nothing left the window before it was read
         self.scans: list[Scan] = []  # the scans of `opening` (when their answers arrived)
         self.types: dict[str, Any] = {}
         self.worklogs: dict[str, list[dict[str, Any]]] | None = None
@@ -193,11 +188,7 @@ class KindPull:
                     census.add(a, b, self.jql(a, b, True))
         if opts.census:
             window = f"[{lo.isoformat() if lo else '-inf'}, {hi.isoformat()})"
-            vouched = not cloud and not main.rose and not main.shortfall
-            # Nothing left the window unread either: every issue its first page counted was read.
-            read = len(run.emitted) + len(run.passed)
-            self.intact = vouched and not main.drops and main.first_total == read
-            if vouched:
+            if not cloud and not main.rose and not main.shortfall:
                 # Data Center: the totals are the evidence, no census needed. The window ended
                 # `lag` ago, so records can only leave it while it is paged; every page reports
                 # its query's total; a drop restarted the query from its keyset, so a query that
@@ -236,10 +227,7 @@ class KindPull:
         pages) already counts towards that wait; it is skipped when the time has passed.
         """
         conn, site, run, hi = self.conn, self.site, self.run, self.hi
-        if not self.open or self.intact:
-            # Data Center, intact window: no issue of it changed before it was read, so none of
-            # them is owed here; whatever changed since is past `hi`, the next pull's (the final
-            # cursor closes at `hi`). This skips the wait for the lag and a round trip.
+        if not self.open:
             yield self.final(hi)
             return
         for number in range(conn.options.catchup_passes):
@@ -301,14 +289,14 @@ class KindPull:
                     # reads this one, rather than emitting the record twice in one pull.
                     run.held = updated if run.held is None else min(run.held, updated)
                 continue
-            if (
-                (run.lo is not None and updated < run.lo)  # the server widens `lo` to the minute
-                or updated >= upper  # the next window's (or the catch-up pass's)
-                or (updated == run.lo and issue_id in run.skip_at_lo)
-                or not is_kind(record, run.kind, site.mapping)  # a type created after discovery
-            ):
-                run.passed.add(issue_id)
+            if run.lo is not None and updated < run.lo:
+                continue  # the server-side bound is widened to the minute; this is exact
+            if updated >= upper:
+                continue  # belongs to the next window (or to the catch-up pass)
+            if updated == run.lo and issue_id in run.skip_at_lo:
                 continue
+            if not is_kind(record, run.kind, site.mapping):
+                continue  # an issue type created after discovery; its own kind pulls it
             run.emitted[issue_id] = updated
             accepted.append(record)
         return accepted

@@ -152,8 +152,6 @@ class Scan:
         self.rose = False
         self.shortfall = 0
         self.answered = 0.0  # monotonic instant its latest answer arrived
-        self.first_total: int | None = None  # Data Center: the window's count at its first page
-        self.drops = 0  # Data Center: pages dropped because their query's total fell
         self.ranges: list[KeyRange]
         if fixed:
             self.ranges = [KeyRange(None, None, jql=jql) for jql in fixed]
@@ -256,11 +254,8 @@ class Scan:
         records = [r for r in raw if isinstance(r, dict)]
         if isinstance(total, int):
             if rng.baseline is not None and total < rng.baseline:
-                self.drops += 1
                 self._restart(rng)  # quirk: offset pages shift when records leave the window
                 return None
-            if self.first_total is None and rng is self.ranges[0] and rng.baseline is None:
-                self.first_total = total
             if rng.baseline is not None and total > rng.baseline:
                 self.rose = True
             rng.baseline = total if rng.baseline is None else max(rng.baseline, total)
