@@ -310,3 +310,20 @@ def test_injected_time_gets_a_private_governor(make_transport: Factory) -> None:
     assert first.governor is not second.governor
     shared_a, shared_b = Transport(BASE), Transport(BASE)
     assert shared_a.governor is shared_b.governor
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Mon, 05 Jan 2026 10:00:07 GMT", datetime(2026, 1, 5, 10, 0, 7, tzinfo=UTC)),
+        ("Mon, 05 Jan 2026 15:30:07 +0530", datetime(2026, 1, 5, 10, 0, 7, tzinfo=UTC)),
+        ("not a date", None),
+        (None, None),
+    ],
+)
+def test_server_date_reads_the_date_header_as_utc(
+    mock: Any, make_transport: Factory, header: str | None, expected: datetime | None
+) -> None:
+    headers = {"Date": header} if header is not None else {}
+    mock.add(responses.GET, f"{BASE}/clock", json={}, headers=headers)
+    assert make_transport().get("/clock").server_date == expected

@@ -41,6 +41,8 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -124,6 +126,18 @@ class HttpResponse:
     data: Any
     elapsed: float
     body: bytes | None = None
+
+    @property
+    def server_date(self) -> datetime | None:
+        """The server's clock from the ``Date`` header (whole seconds, UTC); ``None`` if absent
+        or unreadable. Windows close on the server's clock, never on a skewed client's."""
+        header = self.headers.get("Date")
+        if not header:
+            return None
+        try:
+            return parsedate_to_datetime(header).astimezone(UTC)
+        except (TypeError, ValueError, IndexError):
+            return None
 
     def __repr__(self) -> str:
         # Response headers carry cookies and tokens; the data may be megabytes.

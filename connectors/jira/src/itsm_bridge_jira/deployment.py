@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -195,13 +194,8 @@ def server_reading(transport: Transport, deployment: Deployment) -> tuple[dateti
     reported = _time_of(info) if isinstance(info, dict) else None
     if reported is not None:
         return reported, 0.0
-    header = response.headers.get("Date")
-    if not header:
-        return None, 0.0
-    try:
-        return parsedate_to_datetime(header).astimezone(UTC), 1.0
-    except (TypeError, ValueError, IndexError):
-        return None, 0.0
+    dated = response.server_date
+    return (dated, 1.0) if dated is not None else (None, 0.0)
 
 
 class ServerClock:

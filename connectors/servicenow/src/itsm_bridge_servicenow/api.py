@@ -12,7 +12,6 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any
 
@@ -29,7 +28,7 @@ from itsm_bridge_servicenow.query import count_query, keyset_query
 from itsm_bridge_servicenow.tables import TableSpec
 from itsm_bridge_servicenow.values import parse_utc, value
 
-__all__ = ["Stats", "TableApi", "server_time"]
+__all__ = ["Stats", "TableApi"]
 
 log = logging.getLogger("itsm_bridge.servicenow")
 
@@ -37,17 +36,6 @@ Stats = tuple[int | None, str | None, datetime | None]
 """An Aggregate API answer: the count, the oldest value asked for, and the server's clock."""
 
 _CANCELLED = ("maximum execution time", "transaction cancelled", "transaction canceled")
-
-
-def server_time(response: HttpResponse) -> datetime | None:
-    """The instance's clock from the ``Date`` header (second resolution)."""
-    header = response.headers.get("Date")
-    if not header:
-        return None
-    try:
-        return parsedate_to_datetime(header).astimezone(UTC)
-    except (TypeError, ValueError, IndexError):
-        return None
 
 
 def _total(response: HttpResponse) -> int | None:
@@ -141,13 +129,13 @@ class TableApi:
                     return Fetched(
                         None,
                         limit,
-                        server_time(response),
+                        response.server_date,
                         total,
                         pending=partial(self._decode_page, spec.table, size, limit, response),
                     )
                 rows = self.result_list(spec.table, response)
                 self._weigh(size, limit, response, rows)
-                return Fetched(rows, limit, server_time(response), total)
+                return Fetched(rows, limit, response.server_date, total)
             message = self._envelope_message(response)
             if any(marker in message.lower() for marker in _CANCELLED):
                 # Quirk: a page too large to build within the REST quota is cancelled (A12, #4).
@@ -238,7 +226,7 @@ class TableApi:
         oldest = None
         if min_field and isinstance(stats.get("min"), dict):
             oldest = str(stats["min"].get(min_field) or "") or None
-        return count, oldest, server_time(response)
+        return count, oldest, response.server_date
 
     def count(self, table: str, query: str) -> int | None:
         return self.stats(table, query)[0]
@@ -306,7 +294,7 @@ class TableApi:
             )
             rows = self.result_list(spec.table, response)
             first = first or (parse_utc(value(rows[0], "sys_updated_on")) if rows else None)
-            now = server_time(response)
+            now = response.server_date
         if now is None:
             log.warning("%s: no Date header from the instance; using the local clock", self.source)
             now = datetime.now(UTC)
