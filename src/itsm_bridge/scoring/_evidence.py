@@ -18,6 +18,7 @@ this fast on one core:
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections.abc import Mapping
@@ -42,14 +43,20 @@ Ranked = tuple[float, str, float, str]
 """A reason as it is ranked: ``(-|weight|, rule id, weight, evidence)`` sorts strongest first,
 ties by rule id."""
 
-Own = tuple[float, bool, float, int, float, tuple[int, ...], tuple[Any, ...], int]
+Own = tuple[float, bool, float, int, float, tuple[Any, ...], tuple[Any, ...], int]
 """An item's evidence as plain data: its total, whether the prior stands alone (no rule
 matched), the log-odds (prior included), the label (index in ``LABELS``), p_business, and the
 reasons strongest first, as indexes into the reasons table (empty when not kept there) and as
-ranked entries (kept flat, four values each: see ``entries``); then the table's generation."""
+ranked entries (kept flat, four values each: see ``entries``); then the table's generation. A
+child's evidence with its parent's share (never remembered) holds its Reason objects instead of
+indexes, with generation ``_REASONS``."""
 
 LABELS = tuple(Label)
 _LABEL_INDEX = {label: index for index, label in enumerate(LABELS)}
+_BUSINESS = _LABEL_INDEX[Label.BUSINESS]
+_INWARD = _LABEL_INDEX[Label.INWARD]
+_UNDETERMINED = _LABEL_INDEX[Label.UNDETERMINED]
+_REASONS = -2  # an Own's generation when its reasons are Reason objects, not table indexes
 _chain = itertools.chain
 
 K = TypeVar("K")
@@ -101,6 +108,10 @@ class Evidence:
     ) -> None:
         self.c = compiled
         self.thresholds = thresholds
+        from itsm_bridge.scoring.engine import Thresholds
+
+        self._plain_thresholds = type(thresholds) is Thresholds
+        self._business, self._inward = thresholds.business, thresholds.inward
         self.model = model if model is not None and model_weight else None
         self.model_weight = model_weight
         self._find = compiled.phrases.find
@@ -204,11 +215,8 @@ class Evidence:
             own = self._own_evidence(kind, groups, model_entry)
             remember(self._own, own_key, own)
         if parent is not None and c.parent_rules:
-            # The reasons found so far (none if the prior stands alone), in any order: the
-            # ranking sorts them again with the parent's share.
-            ranked = [] if own[1] else entries(own[6])
-            count = len(ranked)
             total = own[0]
+            added: list[Ranked] = []
             kind_filter = c.kind_filter
             for index in c.parent_rules:
                 allowed = kind_filter[index]
@@ -216,18 +224,44 @@ class Evidence:
                     inherited = self._inherited(index, parent, total)
                     if inherited is not None:
                         total += inherited[0]
-                        ranked.append((-abs(inherited[0]), c.rules[index].id, *inherited))
-            if len(ranked) > count:
-                # Not remembered, and its reasons not kept in the table: the parent's reason
-                # names the parent, so it is new for nearly every child.
-                return self._conclusion(ranked, total, keep=False)
+                        added.append((-abs(inherited[0]), c.rules[index].id, *inherited))
+            if added:
+                return self._with_parent(own, added, total)
         return own
+
+    def _with_parent(self, own: Own, added: list[Ranked], total: float) -> Own:
+        """An item's own evidence with its parent's share added (not remembered: the parent's
+        reason names the parent, so it is new for nearly every child). The own reasons are
+        already ranked; each parent reason goes where sorting would put it."""
+        table = self.reasons
+        if own[1]:  # the prior stood alone: it gives way
+            ranked: list[Ranked] = []
+            reasons: list[Reason] = []
+        else:
+            ranked = entries(own[6])
+            if own[5] and own[7] == table.generation:
+                reasons = list(map(table.objects.__getitem__, own[5]))
+            else:
+                objects, index = table.objects, table.get
+                reasons = [
+                    objects[i] if (i := index(entry)) is not None else _reason(entry)
+                    for entry in ranked
+                ]
+        for entry in added:
+            at = bisect.bisect_right(ranked, entry)
+            ranked.insert(at, entry)
+            reasons.insert(at, _reason(entry))
+        logit = self.c.prior + total
+        p = logistic(logit)
+        return (total, False, logit, self._label(p), round(p, 6), tuple(reasons), (), _REASONS)
 
     def verdict(self, own: Own) -> Verdict:
         """The Verdict of an item's evidence (whenever it was worked out)."""
         table = self.reasons
         if own[5] and own[7] == table.generation:
             reasons = tuple(map(table.objects.__getitem__, own[5]))
+        elif own[7] == _REASONS:
+            reasons = own[5]
         else:
             # Evidence not kept in the table, or kept in one since replaced: by content.
             objects, index = table.objects, table.get
@@ -305,9 +339,20 @@ class Evidence:
             indexes = tuple(list(map(table.__getitem__, ranked)))  # noqa: C414
             generation = table.generation
         p = logistic(logit)
-        label = _LABEL_INDEX[self.thresholds.label(p)]
+        label = self._label(p)
         shown = tuple(_chain.from_iterable(ranked))
         return (total, alone, logit, label, round(p, 6), indexes, shown, generation)
+
+    def _label(self, p: float) -> int:
+        """``thresholds.label(p)`` as an index in ``LABELS`` (inlined for the default class)."""
+        if not self._plain_thresholds:
+            return _LABEL_INDEX[self.thresholds.label(p)]
+        business, inward = self._business, self._inward
+        if p >= business and p > inward:
+            return _BUSINESS
+        if p <= inward and p < business:
+            return _INWARD
+        return _UNDETERMINED
 
     def _table_with_room(self, needed: int) -> _Reasons:
         """The reasons table, replaced first if ``needed`` more would overfill it (and then the
