@@ -48,15 +48,16 @@ Own = tuple[float, bool, float, int, float, tuple[Any, ...], tuple[Any, ...], in
 matched), the log-odds (prior included), the label (index in ``LABELS``), p_business, and the
 reasons strongest first, as indexes into the reasons table (empty when not kept there) and as
 ranked entries (kept flat, four values each: see ``entries``); then the table's generation. A
-child's evidence with its parent's share (never remembered) holds its Reason objects instead of
-indexes, with generation ``_REASONS``."""
+child's evidence with its parent's share (never remembered) has ``-1`` for the reasons not in the
+table and generation ``_MIXED - generation``."""
 
 LABELS = tuple(Label)
 _LABEL_INDEX = {label: index for index, label in enumerate(LABELS)}
 _BUSINESS = _LABEL_INDEX[Label.BUSINESS]
 _INWARD = _LABEL_INDEX[Label.INWARD]
 _UNDETERMINED = _LABEL_INDEX[Label.UNDETERMINED]
-_REASONS = -2  # an Own's generation when its reasons are Reason objects, not table indexes
+# An Own's generation when some of its reasons are not in the table (index -1): a child's.
+_MIXED = -10
 _chain = itertools.chain
 
 K = TypeVar("K")
@@ -232,36 +233,44 @@ class Evidence:
     def _with_parent(self, own: Own, added: list[Ranked], total: float) -> Own:
         """An item's own evidence with its parent's share added (not remembered: the parent's
         reason names the parent, so it is new for nearly every child). The own reasons are
-        already ranked; each parent reason goes where sorting would put it."""
+        already ranked; each parent reason goes where sorting would put it. Plain data, as
+        every Own (children wait in batches, so their evidence must not keep the garbage
+        collector busy): own reasons by table index, the parent's as ``-1`` (made later)."""
         table = self.reasons
         if own[1]:  # the prior stood alone: it gives way
             ranked: list[Ranked] = []
-            reasons: list[Reason] = []
+            indexes: list[int] = []
         else:
             ranked = entries(own[6])
             if own[5] and own[7] == table.generation:
-                reasons = list(map(table.objects.__getitem__, own[5]))
+                indexes = list(own[5])
             else:
-                objects, index = table.objects, table.get
-                reasons = [
-                    objects[i] if (i := index(entry)) is not None else _reason(entry)
-                    for entry in ranked
-                ]
+                index = table.get
+                indexes = [-1 if (i := index(entry)) is None else i for entry in ranked]
         for entry in added:
             at = bisect.bisect_right(ranked, entry)
             ranked.insert(at, entry)
-            reasons.insert(at, _reason(entry))
+            indexes.insert(at, -1)
         logit = self.c.prior + total
         p = logistic(logit)
-        return (total, False, logit, self._label(p), round(p, 6), tuple(reasons), (), _REASONS)
+        shown = tuple(_chain.from_iterable(ranked))
+        generation = _MIXED - table.generation
+        return (total, False, logit, self._label(p), round(p, 6), tuple(indexes), shown, generation)
 
     def verdict(self, own: Own) -> Verdict:
         """The Verdict of an item's evidence (whenever it was worked out)."""
         table = self.reasons
         if own[5] and own[7] == table.generation:
             reasons = tuple(map(table.objects.__getitem__, own[5]))
-        elif own[7] == _REASONS:
-            reasons = own[5]
+        elif own[7] == _MIXED - table.generation:
+            # A child's: the table's reasons by index, the parent's (-1) made from the entry.
+            objects = table.objects
+            reasons = tuple(
+                [
+                    objects[i] if i >= 0 else _reason(entry)
+                    for i, entry in zip(own[5], entries(own[6]))
+                ]
+            )
         else:
             # Evidence not kept in the table, or kept in one since replaced: by content.
             objects, index = table.objects, table.get
