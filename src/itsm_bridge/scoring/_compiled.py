@@ -178,6 +178,11 @@ class Compiled:
             rule.kinds if rule.kinds is not None and rule.match_type != "kinds" else None
             for rule in self.rules
         ]
+        # The extra checks with the keys below their head ((check, ()) for a top-level value).
+        self.extra_paths = [
+            (first, [(check, check.keys[1:]) for check in checks])
+            for first, checks in self.extra_checks.items()
+        ]
 
     def match_field(self, check: FieldCheck, text: str) -> list[tuple[int, float, str]]:
         """The equals and regex rules of ``check`` that one value matches."""

@@ -187,14 +187,15 @@ class Evidence:
                 self._field_evidence(check, value, groups, key)
         extra = fields["extra"]
         if extra and c.extra_checks:
-            for first, extra_checks in c.extra_checks.items():
+            for first, extra_checks in c.extra_paths:
                 top = extra.get(first)
                 if top is None:
                     continue
-                for check in extra_checks:
+                for check, below in extra_checks:
                     value = top
-                    for part in check.keys[1:]:
-                        value = value.get(part) if isinstance(value, Mapping) else None
+                    if below:
+                        for part in below:
+                            value = value.get(part) if isinstance(value, Mapping) else None
                     if type(value) is str:
                         matched = check.memo.get(value)
                         if matched is None:
@@ -307,7 +308,8 @@ class Evidence:
             signal, rule_id = meta[index]
             rows.append((signal, rule_id, weight, evidence))
             if caps:
-                subtotals[signal] = subtotals.get(signal, 0.0) + weight
+                subtotal = subtotals.get(signal)
+                subtotals[signal] = weight if subtotal is None else subtotal + weight
         if model_entry is not None:
             rows.append(("model", "model", *model_entry))
             if caps:
