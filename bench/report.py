@@ -110,8 +110,10 @@ def render(result: dict[str, Any]) -> str:
                 f"- wall {million['wall']:.1f} s ({million['rps']:,.0f} rec/s), CPU "
                 f"{million['cpu']:.1f} s, all {million['n']:,} ids in the store: {million['ok']}",
                 f"- client RSS: peak {million['peak_rss_mb']:.0f} MB; at 10 % of the run "
-                f"{million['rss_at_10pct_mb']:.0f} MB, at the end {million['rss_end_mb']:.0f} MB "
-                f"(growth after warm-up {million['growth_mb']:+.0f} MB)",
+                f"{million['rss_at_10pct_mb']:.0f} MB, highest after it "
+                f"{million['rss_at_10pct_mb'] + million['growth_mb']:.0f} MB (growth after "
+                f"warm-up {million['growth_mb']:+.0f} MB), last sample (store closed) "
+                f"{million['rss_end_mb']:.0f} MB",
                 f"- RSS samples (s, MB): {million['samples_preview']}",
                 f"- server: {million['server_note']}",
             ]
