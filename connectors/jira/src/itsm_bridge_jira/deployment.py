@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from itsm_bridge import EndpointNotFoundError, ResponseFormatError, Transport
+from itsm_bridge import ResponseFormatError, Transport
 from itsm_bridge._time import parse_datetime
 from itsm_bridge.http import HttpResponse
 
@@ -31,7 +31,6 @@ __all__ = [
     "DeploymentKind",
     "ServerClock",
     "cloud_host",
-    "detect",
     "discover",
     "server_reading",
     "server_time",
@@ -62,47 +61,6 @@ class Deployment:
 def _kind_of(info: Any) -> DeploymentKind:
     deployment = str((info or {}).get("deploymentType") or "").strip().lower()
     return "cloud" if deployment == "cloud" else "datacenter"
-
-
-def detect(
-    transport: Transport,
-    configured: str = "auto",
-    *,
-    observe: Callable[[datetime, float, float], None] | None = None,
-) -> tuple[Deployment, datetime | None]:
-    """The deployment, and the server's clock when serverInfo was read (None if not reported).
-
-    ``/rest/api/3/serverInfo`` first: Cloud answers it, Data Center (v2 only) answers 404 and is
-    then asked on v2. A configured deployment goes straight to its own version. ``observe``
-    receives the server's time with the monotonic instants its request left and its answer came
-    (a :meth:`ServerClock.observe`).
-    """
-    info: Any = None
-    sent = time.monotonic()
-    if configured in ("auto", "cloud"):
-        try:
-            info = transport.get("/rest/api/3/serverInfo", endpoint="serverInfo").data
-        except EndpointNotFoundError:
-            if configured == "cloud":
-                raise
-    if info is None:
-        sent = time.monotonic()
-        info = transport.get("/rest/api/2/serverInfo", endpoint="serverInfo").data
-    received = time.monotonic()
-    if not isinstance(info, dict):
-        raise ResponseFormatError(
-            "serverInfo did not answer a JSON object", source=transport.connector
-        )
-    if configured == "cloud":
-        kind: DeploymentKind = "cloud"
-    elif configured in ("datacenter", "server"):
-        kind = "datacenter"
-    else:
-        kind = _kind_of(info)
-    now = _time_of(info)
-    if now is not None and observe is not None:
-        observe(now, sent, received)
-    return Deployment(kind, str(info.get("version") or "") or None), now
 
 
 def cloud_host(base_url: str) -> bool:
