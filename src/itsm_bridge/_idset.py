@@ -53,22 +53,11 @@ class IdSet:
         return self._count + self._has_empty + len(self._other)
 
     def __contains__(self, key: object) -> bool:
-        width = self._width
-        if type(key) is not bytes or len(key) != width:
+        if type(key) is not bytes or len(key) != self._width:
             return key in self._other
         if key == self._empty:
             return self._has_empty
-        table, mask, empty = self._table, self._mask, self._empty
-        perturb = hash(key) & _MASK64
-        i = perturb & mask
-        offset = i * width
-        while not table.startswith(empty, offset):
-            if table.startswith(key, offset):
-                return True
-            perturb >>= _PERTURB_SHIFT
-            i = (i * 5 + perturb + 1) & mask
-            offset = i * width
-        return False
+        return self._find(key)[1]
 
     def add(self, key: str | bytes) -> bool:
         """Remember ``key``; True if it was not there yet."""
@@ -78,27 +67,35 @@ class IdSet:
                 return False
             self._other.add(key)
             return True
-        table, mask, empty = self._table, self._mask, self._empty
-        # CPython's own probe sequence (dict/set): every slot is visited, clusters stay short.
+        if key == self._empty:  # the all-zero id would read as an empty slot: it lives in a flag
+            if self._has_empty:
+                return False
+            self._has_empty = True
+            return True
+        offset, found = self._find(key)
+        if found:
+            return False
+        self._table[offset : offset + width] = key
+        self._count += 1
+        if self._count > self._limit:
+            self._resize(2 * (self._mask + 1))
+        return True
+
+    def _find(self, key: bytes) -> tuple[int, bool]:
+        """The offset of ``key``'s slot and True, or of the empty slot where it would go and
+        False. CPython's own probe sequence (dict/set): every slot is visited, clusters stay
+        short."""
+        table, mask, width, empty = self._table, self._mask, self._width, self._empty
         perturb = hash(key) & _MASK64
         i = perturb & mask
         offset = i * width
         while not table.startswith(empty, offset):
             if table.startswith(key, offset):
-                return False
+                return offset, True
             perturb >>= _PERTURB_SHIFT
             i = (i * 5 + perturb + 1) & mask
             offset = i * width
-        if key == empty:  # the all-zero id would read as an empty slot: it lives in a flag
-            if self._has_empty:
-                return False
-            self._has_empty = True
-            return True
-        table[offset : offset + width] = key
-        self._count += 1
-        if self._count > self._limit:
-            self._resize(2 * (mask + 1))
-        return True
+        return offset, False
 
     def reserve(self, more: int) -> None:
         """Make room for ``more`` ids beyond those held, at once (one copy, not several)."""
@@ -114,18 +111,11 @@ class IdSet:
         old, width, empty = bytes(self._table), self._width, self._empty
         self._table = bytearray()  # the old table goes before the new one is allocated
         self._alloc(slots)
-        table, mask = self._table, self._mask
+        table = self._table
         for (key,) in struct.iter_unpack(f"{width}s", old):
-            if key == empty:
-                continue
-            perturb = hash(key) & _MASK64
-            i = perturb & mask
-            offset = i * width
-            while not table.startswith(empty, offset):
-                perturb >>= _PERTURB_SHIFT
-                i = (i * 5 + perturb + 1) & mask
-                offset = i * width
-            table[offset : offset + width] = key
+            if key != empty:
+                offset = self._find(key)[0]
+                table[offset : offset + width] = key
 
     def nbytes(self) -> int:
         """The packed table's size in bytes (the ids kept in the plain set are not counted)."""
