@@ -327,3 +327,20 @@ def test_server_date_reads_the_date_header_as_utc(
     headers = {"Date": header} if header is not None else {}
     mock.add(responses.GET, f"{BASE}/clock", json={}, headers=headers)
     assert make_transport().get("/clock").server_date == expected
+
+
+def test_an_accepted_error_status_in_html_comes_back_without_data(
+    mock: Any, make_transport: Factory
+) -> None:
+    mock.get(URL, status=404, body=b"<html>Dead link</html>", content_type="text/html")
+    response = make_transport().get(URL, accept=(404,))
+    assert response.status == 404
+    assert response.data is None
+
+
+def test_a_success_in_html_is_still_a_format_error_when_errors_are_accepted(
+    mock: Any, make_transport: Factory
+) -> None:
+    mock.get(URL, status=200, body=b"<html>Log in</html>", content_type="text/html")
+    with pytest.raises(ResponseFormatError):
+        make_transport().get(URL, accept=(404,))

@@ -113,6 +113,42 @@ def test_discovery_reads_everything_at_once_on_a_known_api(
     assert site.account_time_zone == "Europe/Paris"
 
 
+def test_a_cloud_look_alike_serving_v3_alone_is_discovered_on_v3() -> None:
+    """deployment="auto" at a host that is not Atlassian's reads v2 while it probes v3; a site
+    that answers v2 with 404 (HTML, as a servlet container would) is read on v3 instead."""
+    import responses
+
+    base = "https://jira.example.com"
+    with responses.RequestsMock() as mock:
+        v3 = f"{base}/rest/api/3"
+        mock.get(
+            f"{v3}/serverInfo",
+            json={"deploymentType": "Cloud", "serverTime": "2026-01-05T10:00:00.000+0000"},
+        )
+        for path in ("serverInfo", "myself", "field", "issuetype"):
+            mock.get(f"{base}/rest/api/2/{path}", status=404, body="<html>Not found</html>",
+                     content_type="text/html")  # fmt: skip
+        mock.get(f"{v3}/myself", json={"timeZone": "Europe/Paris"})
+        mock.get(f"{v3}/field", json=[])
+        mock.get(f"{v3}/issuetype", json=[{"id": "1", "name": "Task"}])
+        site = ib.connect("jira", base).site()  # type: ignore[attr-defined]
+    assert site.deployment.kind == "cloud"
+    assert site.account_time_zone == "Europe/Paris"
+
+
+def test_a_site_answering_neither_version_is_a_typed_error() -> None:
+    import responses
+
+    base = "https://jira.example.com"
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        for api in ("2", "3"):
+            for path in ("serverInfo", "myself", "field", "issuetype"):
+                mock.get(f"{base}/rest/api/{api}/{path}", status=404, body="<html>no</html>",
+                         content_type="text/html")  # fmt: skip
+        with pytest.raises(ib.EndpointNotFoundError, match="serverInfo"):
+            ib.connect("jira", base).site()  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("deployment", ["cloud", "datacenter"])
 def test_parents_teams_points_investment_and_text(
     company_items: list[TruthItem], deployment: str

@@ -26,7 +26,9 @@ token endpoint down        (raised by the auth as SourceUnavailableError) retrie
 =========================  =========================================================
 
 Callers may ``accept`` extra statuses to read a vendor's error envelope themselves (ServiceNow
-reports a cancelled transaction that way).
+reports a cancelled transaction that way). An accepted error status whose body is not JSON (a
+proxy's or a servlet container's HTML 404) comes back with ``data=None``: the caller asked for the
+status, and the body was never going to be data.
 """
 
 from __future__ import annotations
@@ -486,11 +488,17 @@ class Transport:
                 body=body,
             )
         if status < 300 or status in accept:
+            try:
+                data = self._decode(body, response, method, full_url, endpoint)
+            except ResponseFormatError:
+                if status < 400:
+                    raise
+                data = None  # an accepted error status in HTML: the status is the answer
             return HttpResponse(
                 status=status,
                 headers=response.headers,
                 url=redact_url(full_url),
-                data=self._decode(body, response, method, full_url, endpoint),
+                data=data,
                 elapsed=elapsed,
             )
         context = self._context(method, full_url, endpoint, status, body, response.headers)

@@ -91,6 +91,8 @@ def discover(
         api, probe = "/rest/api/3", False
     else:
         api, probe = "/rest/api/2", True
+    # While probing, a 404 on v2 is an answer too: a Cloud look-alike may serve v3 alone.
+    missing_ok = (404,) if probe else ()
     with ThreadPoolExecutor(len(reads) + 2, thread_name_prefix="itsm-jira-discovery") as pool:
         sent = time.monotonic()
         v3: Future[HttpResponse] | None = None
@@ -98,18 +100,30 @@ def discover(
             v3 = pool.submit(
                 transport.get, "/rest/api/3/serverInfo", endpoint="serverInfo", accept=(404,)
             )
-        info_read = pool.submit(transport.get, f"{api}/serverInfo", endpoint="serverInfo")
+        info_read = pool.submit(
+            transport.get, f"{api}/serverInfo", endpoint="serverInfo", accept=missing_ok
+        )
         answers = {
-            path: pool.submit(transport.get, f"{api}/{path}", endpoint=path) for path in reads
+            path: pool.submit(transport.get, f"{api}/{path}", endpoint=path, accept=missing_ok)
+            for path in reads
         }
         info_response = info_read.result()
         received = time.monotonic()
         info: Any = info_response.data
+        on_v3 = False
         if v3 is not None:
             probed = v3.result()
             if probed.status != 404 and isinstance(probed.data, dict):
-                info = probed.data  # only Cloud serves v3: its own serverInfo decides
-        data = {path: answer.result().data for path, answer in answers.items()}
+                info, on_v3 = probed.data, True  # only Cloud serves v3: its serverInfo decides
+        if info_response.status == 404 and not on_v3:
+            # neither version answered: the plain read raises the typed error naming the URL
+            info = transport.get(f"{api}/serverInfo", endpoint="serverInfo").data
+        responses = {path: answer.result() for path, answer in answers.items()}
+    data: dict[str, Any] = {}
+    for path, response in responses.items():
+        if response.status == 404:  # v3 alone (read there) or nothing at all (raises)
+            response = transport.get(f"/rest/api/{3 if on_v3 else 2}/{path}", endpoint=path)
+        data[path] = response.data
     if not isinstance(info, dict):
         raise ResponseFormatError(
             "serverInfo did not answer a JSON object", source=transport.connector
