@@ -200,6 +200,38 @@ def test_one_governor_per_host_and_the_stricter_budget_wins() -> None:
     assert governor_for("other.atlassian.net") is not a
 
 
+def test_a_second_source_asking_fewer_requests_in_flight_tightens_the_cap() -> None:
+    a = governor_for("jira.example.com", max_concurrency=8)
+    assert governor_for("jira.example.com", max_concurrency=2) is a
+    assert a.max_concurrency == 2
+    governor_for("jira.example.com", max_concurrency=16)  # never loosened
+    assert a.max_concurrency == 2
+
+
+def test_a_lowered_cap_holds_new_requests_until_the_held_slots_drain(
+    fake_time: FakeTime,
+) -> None:
+    governor = RateGovernor(max_concurrency=3, clock=fake_time.monotonic, sleep=fake_time.sleep)
+    held = [governor.slot() for _ in range(3)]
+    for slot in held:
+        slot.__enter__()
+    governor.max_concurrency = 1  # what governor_for does for a stricter second source
+    entered = threading.Event()
+
+    def fourth() -> None:
+        with governor.slot():
+            entered.set()
+
+    waiter = threading.Thread(target=fourth)
+    waiter.start()
+    for slot in held[:2]:
+        slot.__exit__(None, None, None)
+    assert not entered.wait(0.2)  # one slot still held: at the new cap of one
+    held[2].__exit__(None, None, None)
+    assert entered.wait(5)
+    waiter.join(5)
+
+
 def test_invalid_settings() -> None:
     with pytest.raises(ValueError, match="max_concurrency"):
         RateGovernor(max_concurrency=0)

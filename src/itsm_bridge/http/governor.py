@@ -125,7 +125,8 @@ class RateGovernor:
         self._sleep = sleep
         self._wall = wall_clock
         self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._busy = 0  # slots held; a Condition, not a semaphore, so the cap can be lowered
+        self._free = threading.Condition(threading.Lock())
         self._rate: float | None = rate
         self._next_send = 0.0
         self._paused_until = 0.0
@@ -156,7 +157,10 @@ class RateGovernor:
         Pass the yielded time to :meth:`observe` as ``sent_at`` so the governor can tell a fresh
         signal from an echo of one it has already acted on.
         """
-        self._slots.acquire()
+        with self._free:
+            while self._busy >= self.max_concurrency:
+                self._free.wait()
+            self._busy += 1
         try:
             sent_at = self._wait_for_budget()
             with self._lock:
@@ -169,7 +173,9 @@ class RateGovernor:
                 with self._lock:
                     self.stats.in_flight -= 1
         finally:
-            self._slots.release()
+            with self._free:
+                self._busy -= 1
+                self._free.notify()
 
     def _wait_for_budget(self) -> float:
         """Reserve a send time on the shared timeline, then sleep until it comes."""
@@ -293,7 +299,8 @@ def governor_for(
     """The governor of ``host`` (``netloc``), created on first use and shared afterwards.
 
     Settings apply when the governor is created; a later caller asking for a stricter budget
-    tightens it, never loosens it, so two sources on one host stay within the smaller budget.
+    (a lower rate, fewer requests in flight) tightens it, never loosens it, so two sources on one
+    host stay within the smaller budget.
     """
     key = host.lower()
     with _registry_lock:
@@ -306,6 +313,8 @@ def governor_for(
         ):
             existing.configured_rate = rate
             existing._rate = rate if existing._rate is None else min(existing._rate, rate)
+        if max_concurrency < existing.max_concurrency:
+            existing.max_concurrency = max_concurrency  # slots held now drain below it
         return existing
 
 
