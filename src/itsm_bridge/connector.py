@@ -380,16 +380,23 @@ class Connector(ABC):
         bound = parse_since(since)
         with relaxed_gc():
             for kind in wanted:
-                for page in self.pull_pages(kind, None, since=bound):
-                    for reject in page.rejects:
-                        if on_reject is None:
-                            raise MappingError(
-                                f"cannot map {kind.value} record: {reject.reason}",
-                                source=self.source,
-                                record=reject.native_id,
-                            )
-                        on_reject(reject)
-                    yield from page.items
+                yield from self._items_of(self.pull_pages(kind, None, since=bound), on_reject)
+
+    def _items_of(
+        self, pages: Iterable[Page], on_reject: Callable[[Reject], None] | None
+    ) -> Iterator[WorkItem]:
+        """The items of ``pages``, as :meth:`pull` hands them out (rejects raise or go to
+        ``on_reject``)."""
+        for page in pages:
+            for reject in page.rejects:
+                if on_reject is None:
+                    raise MappingError(
+                        f"cannot map {page.kind.value} record: {reject.reason}",
+                        source=self.source,
+                        record=reject.native_id,
+                    )
+                on_reject(reject)
+            yield from page.items
 
     def close(self) -> None:
         self.transport.close()

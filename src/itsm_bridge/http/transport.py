@@ -476,30 +476,27 @@ class Transport:
                 method, url, params, json_body, data, endpoint, headers, accept, auth,
                 refreshed=True, decode=decode,
             )  # fmt: skip
-        if status < 300 and not decode:
-            if body and not body.isspace():
-                self._check_json_body(body, response, method, full_url, endpoint)
-            return HttpResponse(
-                status=status,
-                headers=response.headers,
-                url=redact_url(full_url),
-                data=None,
-                elapsed=elapsed,
-                body=body,
-            )
         if status < 300 or status in accept:
-            try:
-                data = self._decode(body, response, method, full_url, endpoint)
-            except ResponseFormatError:
-                if status < 400:
-                    raise
-                data = None  # an accepted error status in HTML: the status is the answer
+            decoded: Any = None
+            kept: bytes | None = None
+            if status < 300 and not decode:  # checked now, decoded when the caller is ready
+                if body and not body.isspace():
+                    self._check_json_body(body, response, method, full_url, endpoint)
+                kept = body
+            else:
+                try:
+                    decoded = self._decode(body, response, method, full_url, endpoint)
+                except ResponseFormatError:
+                    if status < 400:
+                        raise
+                    # an accepted error status in HTML: the status is the answer
             return HttpResponse(
                 status=status,
                 headers=response.headers,
                 url=redact_url(full_url),
-                data=data,
+                data=decoded,
                 elapsed=elapsed,
+                body=kept,
             )
         context = self._context(method, full_url, endpoint, status, body, response.headers)
         raise self._status_error(status, context, response.headers)

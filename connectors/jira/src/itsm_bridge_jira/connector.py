@@ -26,7 +26,6 @@ from itsm_bridge import (
     Cursor,
     Endpoint,
     Kind,
-    MappingError,
     Page,
     Reject,
     Status,
@@ -302,16 +301,7 @@ class JiraConnector(Connector):
         pulls = [KindPull(self, site, kind, None, bound) for kind in wanted]
         with relaxed_gc():
             for pages in [p.opening for p in pulls] + [p.closing for p in pulls]:
-                for page in pages():
-                    for reject in page.rejects:
-                        if on_reject is None:
-                            raise MappingError(
-                                f"cannot map {page.kind.value} record: {reject.reason}",
-                                source=self.source,
-                                record=reject.native_id,
-                            )
-                        on_reject(reject)
-                    yield from page.items
+                yield from self._items_of(pages(), on_reject)
 
     def count_restart(self) -> None:
         self.restarts += 1

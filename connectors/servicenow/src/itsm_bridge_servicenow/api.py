@@ -243,26 +243,34 @@ class TableApi:
         query = keyset_query(lo, hi, None, spec.filter)
         offsets = [count * k // parts for k in range(1, parts)]
 
-        def stamp_at(offset: int) -> str:
-            response = self.transport.get(
-                f"/api/now/table/{spec.table}",
-                params={
-                    "sysparm_query": query,
-                    "sysparm_fields": "sys_updated_on",
-                    "sysparm_limit": 1,
-                    "sysparm_offset": offset,
-                    "sysparm_no_count": "true",
-                    "sysparm_suppress_pagination_header": "true",
-                },
-                endpoint=spec.table,
-            )
+        def cut_at(offset: int) -> str:
+            stamp, response = self.stamp_at(spec, query, offset)
             self.note_round_trip(response)
-            rows = self.result_list(spec.table, response)
-            return value(rows[0], "sys_updated_on") if rows else ""
+            return stamp
 
         with ThreadPoolExecutor(len(offsets), thread_name_prefix="itsm-servicenow-cut") as pool:
-            stamps = list(pool.map(stamp_at, offsets))
+            stamps = list(pool.map(cut_at, offsets))
         return [moment for moment in (parse_utc(s) for s in stamps if s) if moment is not None]
+
+    def stamp_at(
+        self, spec: TableSpec, query: str, offset: int | None = None
+    ) -> tuple[str, HttpResponse]:
+        """``sys_updated_on`` of the row at ``offset`` of ``query`` (``""`` past its end), read
+        alone, with the response (its ``Date`` and its round trip)."""
+        params: dict[str, Any] = {
+            "sysparm_query": query,
+            "sysparm_fields": "sys_updated_on",
+            "sysparm_limit": 1,
+            "sysparm_no_count": "true",
+            "sysparm_suppress_pagination_header": "true",
+        }
+        if offset is not None:
+            params["sysparm_offset"] = offset
+        response = self.transport.get(
+            f"/api/now/table/{spec.table}", params=params, endpoint=spec.table
+        )
+        rows = self.result_list(spec.table, response)
+        return (value(rows[0], "sys_updated_on") if rows else ""), response
 
     def window_stats(self, spec: TableSpec, lo: datetime | None) -> Stats:
         """The Aggregate API's view of the window from ``lo`` on: size, oldest update, clock."""
@@ -280,20 +288,8 @@ class TableApi:
         count, oldest, now = known if known is not None else self.window_stats(spec, lo)
         first = parse_utc(oldest) if oldest else None
         if now is None:
-            query = keyset_query(lo, None, None, spec.filter)
-            response = self.transport.get(
-                f"/api/now/table/{spec.table}",
-                params={
-                    "sysparm_query": query,
-                    "sysparm_fields": "sys_updated_on",
-                    "sysparm_limit": 1,
-                    "sysparm_no_count": "true",
-                    "sysparm_suppress_pagination_header": "true",
-                },
-                endpoint=spec.table,
-            )
-            rows = self.result_list(spec.table, response)
-            first = first or (parse_utc(value(rows[0], "sys_updated_on")) if rows else None)
+            stamp, response = self.stamp_at(spec, keyset_query(lo, None, None, spec.filter))
+            first = first or (parse_utc(stamp) if stamp else None)
             now = response.server_date
         if now is None:
             log.warning("%s: no Date header from the instance; using the local clock", self.source)
