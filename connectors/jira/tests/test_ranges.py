@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from itsm_bridge_jira import JiraConnector
-from itsm_bridge_jira.deployment import Deployment, ServerClock
+from itsm_bridge_jira.deployment import Deployment, DeploymentKind, ServerClock
 from itsm_bridge_jira.pull import ISSUE_BUDGET
 from itsm_bridge_jira.ranges import KeyRange, Scan
 from itsm_bridge_jira.sandbox import JiraSandbox, make_sandbox
@@ -37,12 +37,12 @@ def connect(sandbox: JiraSandbox, workers: int = 4, **options: object) -> JiraCo
     return conn
 
 
-def scan(**options: Any) -> Scan:
+def scan(deployment: DeploymentKind = "cloud", **options: Any) -> Scan:
     transport = Transport("http://127.0.0.1:9", connector="jira")
     settings: dict[str, Any] = {"lo": T0, "hi": T0 + timedelta(days=10), "fields": ["updated"]}
     settings.update(page_size=100, **options)
-    return Scan(transport, Deployment("cloud"), lambda lo, hi, exact: f"{lo} {hi} {exact}",
-                **settings)  # fmt: skip
+    return Scan(transport, Deployment(deployment),
+                lambda lo, hi, exact: f"{lo} {hi} {exact}", **settings)  # fmt: skip
 
 
 def issue(when: datetime, number: int) -> dict[str, Any]:
@@ -101,18 +101,8 @@ def test_a_range_holding_less_than_two_pages_is_not_cut() -> None:
 
 
 def test_data_center_total_decides_and_a_shrinking_total_restarts_from_the_keyset() -> None:
-    transport = Transport("http://127.0.0.1:9", connector="jira")
     restarts: list[None] = []
-    window = Scan(
-        transport,
-        Deployment("datacenter"),
-        lambda lo, hi, exact: f"{lo} {hi} {exact}",
-        lo=T0,
-        hi=T0 + timedelta(days=10),
-        fields=["updated"],
-        page_size=100,
-        on_restart=lambda: restarts.append(None),
-    )
+    window = scan("datacenter", on_restart=lambda: restarts.append(None))
     first = window.ranges[0]
     window.request(first)
     page = [issue(T0 + timedelta(hours=i), i) for i in range(100)]
@@ -313,16 +303,7 @@ def test_a_pull_of_several_kinds_waits_for_the_lag_about_once(
 
 
 def test_data_center_scan_records_a_rising_total_and_a_short_query() -> None:
-    transport = Transport("http://127.0.0.1:9", connector="jira")
-    window = Scan(
-        transport,
-        Deployment("datacenter"),
-        lambda lo, hi, exact: f"{lo} {hi} {exact}",
-        lo=T0,
-        hi=T0 + timedelta(days=10),
-        fields=["updated"],
-        page_size=100,
-    )
+    window = scan("datacenter")
     first = window.ranges[0]
     window.request(first)
     page = [issue(T0 + timedelta(hours=i), i) for i in range(100)]
