@@ -440,6 +440,12 @@ class JiraApp:
             return set()
         return wanted - {"id", "key"}
 
+    def warm(self) -> None:
+        """Render every issue once now (see ``Renderer.every_field``), so that the first client
+        to read them does not pay for it: a benchmark's sandbox host calls this at start."""
+        for item in self.store.current():
+            self.renderer.every_field(item, self.index.item(item.parent) if item.parent else None)
+
     def _render(
         self, item: TruthItem, fields: set[str] | None, expand: list[str], *, single: bool = False
     ) -> dict[str, Any]:
