@@ -11,7 +11,14 @@ from datetime import UTC, datetime, timedelta
 
 from dateutil import parser as _dateutil_parser
 
-__all__ = ["ensure_utc", "from_epoch_ms", "parse_datetime", "parse_naive_as_utc", "to_epoch_ms"]
+__all__ = [
+    "ensure_utc",
+    "from_epoch_ms",
+    "parse_datetime",
+    "parse_naive_as_utc",
+    "to_epoch_ms",
+    "to_epoch_us",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -58,6 +65,15 @@ def to_epoch_ms(value: datetime) -> int:
     """Milliseconds since the Unix epoch (what JQL accepts as an unambiguous bound)."""
     delta = ensure_utc(value) - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def to_epoch_us(value: datetime) -> int:
+    """Microseconds since the Unix epoch: exact for every aware datetime (a ``datetime`` holds
+    no finer time), so two instants compare as their stamps do; fits a signed 64-bit int."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("naive datetime: a timezone offset is required")
+    delta = value - _EPOCH  # aware minus aware: exact in any zone, no conversion needed
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def from_epoch_ms(ms: int) -> datetime:

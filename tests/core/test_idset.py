@@ -1,14 +1,16 @@
-"""IdSet: exact (never a false 'seen'), compact, and equal to a plain set on any mix of ids."""
+"""IdSet and IdMap: exact (never a false 'seen'), compact, and equal to a plain set or dict on any
+mix of ids."""
 
 from __future__ import annotations
 
 import random
+import struct
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from itsm_bridge._idset import IdSet
+from itsm_bridge._idset import IdMap, IdSet
 
 
 def _ids(count: int, seed: int) -> list[bytes]:
@@ -103,3 +105,99 @@ def test_behaves_like_a_set(keys: list[str | bytes]) -> None:
         plain.add(key)
     assert len(seen) == len(plain)
     assert all(key in seen for key in plain)
+
+
+# -- IdMap: the same table with a signed 64-bit value beside each packed id ----------------------
+
+
+def test_a_map_keeps_the_last_value_of_each_id_across_growth() -> None:
+    ids = _ids(20_000, seed=5)
+    values = IdMap(16)
+    assert all(values.put(key, n - 10_000) for n, key in enumerate(ids))
+    assert len(values) == len(ids)
+    assert [values.get(key) for key in ids] == [n - 10_000 for n in range(len(ids))]
+    assert not values.put(ids[7], -(2**63))  # an overwrite is not new
+    assert values.get(ids[7]) == -(2**63)
+    assert values.get(_ids(1, seed=6)[0]) is None
+    assert all(key in values for key in ids)
+    # 16 + 8 bytes per slot, at most 2/3 full, one buffer.
+    assert 24 * len(ids) * 3 // 2 <= values.nbytes() <= 24 * len(ids) * 3
+
+
+def test_a_value_out_of_range_is_refused_before_anything_changes() -> None:
+    values = IdMap(8)
+    with pytest.raises(struct.error):
+        values.put(b"\x01" * 8, 2**63)
+    assert b"\x01" * 8 not in values
+    assert len(values) == 0
+
+
+def test_keys_with_finds_only_whole_values_of_occupied_slots() -> None:
+    values = IdMap(8)
+    wanted = 0x0102030405060708
+    # Search hits that are not a value: an id spelling it, and an id's last byte followed by
+    # its value's first seven.
+    values.put(wanted.to_bytes(8, "little"), 1)
+    values.put(b"\x11" * 7 + b"\x08", wanted >> 8)
+    expected = {n.to_bytes(8, "little") for n in range(1, 3_000, 7)}
+    for key in expected:
+        values.put(key, wanted)
+    values.put(bytes(8), wanted)  # the all-zero id, kept in a flag
+    values.put("odd", wanted)
+    values.put("other", wanted + 1)
+    assert sorted(values.keys_with(wanted), key=repr) == sorted(
+        [*expected, bytes(8), "odd"], key=repr
+    )
+    assert values.keys_with(-1) == []
+    # Value 0 is what empty slots hold: only occupied ones count.
+    zeros = IdMap(8)
+    zeros.put(b"\x05" * 8, 0)
+    zeros.add(b"\x06" * 8)
+    assert sorted(zeros.keys_with(0)) == [b"\x05" * 8, b"\x06" * 8]
+
+
+def test_a_map_adds_like_a_set_with_value_zero() -> None:
+    values = IdMap(4)
+    assert values.add(b"abcd")
+    assert not values.add(b"abcd")
+    assert values.get(b"abcd") == 0
+    values.put(b"abcd", 9)
+    assert not values.add(b"abcd")
+    assert values.get(b"abcd") == 9  # add keeps a value already there
+    assert values.add("text")
+    assert values.get("text") == 0
+    assert values.add(bytes(4))
+    assert not values.add(bytes(4))
+    assert values.get(bytes(4)) == 0
+
+
+def test_a_map_reserves_without_losing_values() -> None:
+    values = IdMap(8)
+    for n in range(1, 1_500):
+        values.put(n.to_bytes(8, "little"), -n)
+    values.reserve(50_000)
+    assert all(values.get(n.to_bytes(8, "little")) == -n for n in range(1, 1_500))
+
+
+_MAP_KEYS = st.one_of(
+    st.binary(min_size=4, max_size=4),
+    st.binary(min_size=0, max_size=6),
+    st.text(max_size=5),
+)
+_MAP_VALUES = st.one_of(st.integers(-3, 3), st.integers(-(2**63), 2**63 - 1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(_MAP_KEYS, _MAP_VALUES), max_size=3_000), _MAP_VALUES)
+def test_behaves_like_a_dict(pairs: list[tuple[str | bytes, int]], probe: int) -> None:
+    values = IdMap(4)
+    plain: dict[str | bytes, int] = {}
+    for key, value in pairs:
+        assert values.get(key) == plain.get(key)
+        assert values.put(key, value) == (key not in plain)
+        plain[key] = value
+    assert len(values) == len(plain)
+    assert sorted(values.items(), key=repr) == sorted(plain.items(), key=repr)
+    for value in {probe, *(v for _, v in pairs[:20])}:
+        expected = sorted((k for k, v in plain.items() if v == value), key=repr)
+        assert sorted(values.keys_with(value), key=repr) == expected

@@ -13,6 +13,9 @@
 
 An issue already emitted that changed again during the pull is not emitted twice: the final
 watermark is held at its new ``updated`` so the next pull reads the newer version.
+
+What the pull has emitted and what the census saw are kept packed (:mod:`itsm_bridge_jira.seen`),
+so a pull of a million issues stays in flat memory.
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from itsm_bridge import CompletenessCheck, Cursor, Kind, Page, Reject, WorkItem
-from itsm_bridge._time import to_epoch_ms
+from itsm_bridge._time import to_epoch_ms, to_epoch_us
 from itsm_bridge.connector import relaxed_gc
 from itsm_bridge_jira.changelog import attach_changelogs
 from itsm_bridge_jira.jql import window_jql
 from itsm_bridge_jira.mapping import is_kind, parse_jira_datetime
 from itsm_bridge_jira.ranges import MARK, KeyRange, Scan, scan_pages
+from itsm_bridge_jira.seen import UNDATED, Census, Emitted, id_key, id_of
 from itsm_bridge_jira.worklogs import worklogs_since
 
 if TYPE_CHECKING:
@@ -51,14 +55,17 @@ _sleep = time.sleep  # waits for the server clock to pass a window's end (patcha
 
 @dataclass
 class _Run:
-    """Book-keeping of one pull of one kind: what was emitted, and at which ``updated``."""
+    """Book-keeping of one pull of one kind: what was emitted, and at which ``updated``.
+
+    ``emitted`` and ``census_ids`` are keyed by :func:`~itsm_bridge_jira.seen.id_key`.
+    """
 
     kind: Kind
     lo: datetime | None
     skip_at_lo: frozenset[str]
     floor: datetime | None = None
-    emitted: dict[str, datetime] = field(default_factory=dict)
-    census_ids: dict[str, None] = field(default_factory=dict)  # in the order the census saw them
+    emitted: Emitted = field(default_factory=Emitted)  # key -> stamp of the `updated` emitted
+    census_ids: Census = field(default_factory=Census)  # in the order the census saw them
     held: datetime | None = None
 
 
@@ -176,7 +183,7 @@ class KindPull:
                 for record in records:
                     issue_id = str(record.get("id") or "")
                     if issue_id:
-                        run.census_ids[issue_id] = None
+                        run.census_ids.add(id_key(issue_id))
                 continue
             yield self.page(records, upper=hi, source=(main, rng))
             if opts.census and cloud:
@@ -203,9 +210,14 @@ class KindPull:
                 if not cloud:  # the totals could not vouch for it: ids of the whole window
                     census.add(lo, hi, self.jql(lo, hi, True))
                     for _, _, records in scan_pages(self.workers, [census]):
-                        run.census_ids.update((str(r["id"]), None) for r in records if r.get("id"))
-                yield from self.fetch_ids(self.missing())
-                fetched = sum(1 for i in run.census_ids if i in run.emitted)
+                        run.census_ids.update(id_key(str(r["id"])) for r in records if r.get("id"))
+                missing = self.missing()
+                yield from self.fetch_ids(missing)
+                # The census ids emitted: all but those missing that the fetch did not emit
+                # (emitted ids stay emitted), without a second pass over the census.
+                fetched = len(run.census_ids) - sum(
+                    1 for i in missing if id_key(i) not in run.emitted
+                )
                 self.conn.stats.completeness.append(
                     CompletenessCheck(kind, window, expected=len(run.census_ids), fetched=fetched)
                 )
@@ -255,7 +267,7 @@ class KindPull:
         watermark = hi if run.held is None else min(hi, run.held)
         if run.floor is not None and watermark < run.floor:
             watermark = run.floor  # a server clock behind the cursor must not move it back
-        boundary = tuple(sorted(i for i, when in run.emitted.items() if when == watermark))
+        boundary = tuple(run.emitted.ids_at(watermark))  # sorted
         # window_end: where this pull's window closed. The watermark is below it only when an
         # issue already returned changed again during the pull (the next pull reads it).
         cursor = Cursor(
@@ -269,8 +281,10 @@ class KindPull:
         """The records of this page that belong to the pull and were not emitted yet."""
         site, run = self.site, self.run
         accepted: list[dict[str, Any]] = []
+        emitted = run.emitted
         for record in records:
             issue_id = str(record.get("id") or "")
+            key = id_key(issue_id)
             fields = record.get("fields")
             try:
                 updated = parse_jira_datetime(
@@ -279,12 +293,14 @@ class KindPull:
             except ValueError:
                 updated = None
             if updated is None:
-                if issue_id and issue_id not in run.emitted:
+                if issue_id and key not in emitted:
                     accepted.append(record)  # the mapper rejects it with the reason
-                    run.emitted[issue_id] = datetime.min.replace(tzinfo=UTC)
+                    emitted.add(key, UNDATED)
                 continue
-            if issue_id in run.emitted:
-                if updated > run.emitted[issue_id]:
+            stamp = to_epoch_us(updated)
+            before = emitted.stamp(key)
+            if before is not None:
+                if stamp > before:
                     # Emitted earlier at an older version: hold the watermark so the next pull
                     # reads this one, rather than emitting the record twice in one pull.
                     run.held = updated if run.held is None else min(run.held, updated)
@@ -297,7 +313,7 @@ class KindPull:
                 continue
             if not is_kind(record, run.kind, site.mapping):
                 continue  # an issue type created after discovery; its own kind pulls it
-            run.emitted[issue_id] = updated
+            emitted.add(key, stamp)
             accepted.append(record)
         return accepted
 
@@ -348,7 +364,8 @@ class KindPull:
     def missing(self) -> list[str]:
         """Ids the census saw in the window that the main pass did not emit."""
         run = self.run
-        missing = [i for i in run.census_ids if i not in run.emitted]
+        emitted = run.emitted
+        missing = [id_of(key) for key in run.census_ids if key not in emitted]
         self.conn.census_found += len(missing)
         if missing:
             log.warning(
