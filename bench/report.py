@@ -99,9 +99,19 @@ def render(result: dict[str, Any]) -> str:
                 f"default rules; kinds: {scoring['kinds']})"
             )
         lines.append("")
-    million = result.get("million")
+    for part in ("million", "million-jira"):
+        million = result.get(part)
+        if million:
+            lines += _million(million)
+    return "\n".join(lines)
+
+
+def _million(million: dict[str, Any]) -> list[str]:
+    """The section of one streamed sync (``--only million`` or ``million-jira``)."""
+    lines: list[str] = []
     if million:
-        lines += [f"### Sync of {million['n']:,} records into the store", "",
+        what = million.get("records", "records")
+        lines += [f"### Sync of {million['n']:,} {what} into the store", "",
                   f"Reproduce: `{million['command']}`", ""]  # fmt: skip
         if million.get("error"):
             lines.append(f"cannot run: {million['error']}")
@@ -118,7 +128,7 @@ def render(result: dict[str, Any]) -> str:
                 f"- server: {million['server_note']}",
             ]
         lines.append("")
-    return "\n".join(lines)
+    return lines
 
 
 def write_docs(doc: Path, markdown: str) -> None:

@@ -8,7 +8,7 @@ alternation, ``--runs`` times. Writes ``bench/results/<stamp>.{json,md}`` (and `
     python bench/run.py                      # everything (about 40 min on 2 cores)
     python bench/run.py --quick              # small N, 1 run: checks the harness in ~3 min
     python bench/run.py --only servicenow --latency 0 --runs 3
-    python bench/run.py --only scoring       # or: million
+    python bench/run.py --only scoring       # or: million, million-jira
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from bench.host import SandboxHost, log, run_client
 from bench.target import SCENARIOS, Target
 
 RESULTS = _env.BENCH / "results"
-EXTRAS = ("scoring", "million")
+EXTRAS = ("scoring", "million", "million-jira")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -57,7 +57,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--n-servicenow", type=int, help="incidents (default 50,000)")
     p.add_argument("--n-jira", type=int, help="Jira issues (default 20,000)")
-    p.add_argument("--n-million", type=int, help="records of the streamed sync (1,000,000)")
+    p.add_argument(
+        "--n-million",
+        type=int,
+        help="records of the streamed syncs (million, million-jira: 1,000,000)",
+    )
     p.add_argument("--n-scoring", type=int, help="items scored (60,000)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per client run")
     p.add_argument(
@@ -254,18 +258,26 @@ def run_scoring(cfg: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def run_million(cfg: dict[str, Any], workdir: str) -> dict[str, Any]:
+# The streamed syncs: part name -> the scenario served, and what its records are.
+MILLION = {
+    "million": ("servicenow", "ServiceNow incidents"),
+    "million-jira": ("jira-cloud", "Jira Cloud issues"),
+}
+
+
+def run_million(cfg: dict[str, Any], workdir: str, part: str = "million") -> dict[str, Any]:
     n = cfg["n_million"]
-    cmd = command_for(["--only", "million", "--n-million", str(n)])
-    log(f"== streamed sync of {n:,} ServiceNow incidents (server in its own process)")
-    spec = {"scenario": "servicenow", "n": n, "latency": 0.0, "seed": 7}
-    spec["factory"] = cfg["factories"].get("servicenow")
+    scenario, what = MILLION[part]
+    cmd = command_for(["--only", part, "--n-million", str(n)])
+    log(f"== streamed sync of {n:,} {what} (server in its own process)")
+    spec = {"scenario": scenario, "n": n, "latency": 0.0, "seed": 7}
+    spec["factory"] = cfg["factories"].get(scenario)
     try:
         host_cm = SandboxHost(sys.executable, spec)
         with host_cm as host:
             info = host.info
             target = Target(
-                scenario="servicenow", url=info["url"], username=info["username"],
+                scenario=scenario, url=info["url"], username=info["username"],
                 password=info["password"], auth=info["auth"], connector=info["connector"],
             kind=info["kind"],
                 n=info["n"], latency=0.0, workdir=workdir,
@@ -281,7 +293,7 @@ def run_million(cfg: dict[str, Any], workdir: str) -> dict[str, Any]:
             after = host.stats()
     except Exception as exc:
         return {"n": n, "command": cmd, "error": f"{type(exc).__name__}: {exc}"}
-    out: dict[str, Any] = {"n": n, "command": cmd, **result}
+    out: dict[str, Any] = {"n": n, "command": cmd, "records": what, **result}
     if result.get("error") and not result.get("rss_samples"):
         return out
     samples = [tuple(s) for s in result["rss_samples"]]
@@ -334,8 +346,8 @@ def main(argv: list[str]) -> int:
         for part in dict.fromkeys(cfg["parts"]):  # in the order given to --only
             if part == "scoring":
                 result["scoring"] = run_scoring(cfg)
-            elif part == "million":
-                result["million"] = run_million(cfg, workdir)
+            elif part in MILLION:
+                result[part] = run_million(cfg, workdir, part)
             else:
                 for latency in cfg["latencies"]:
                     result["scenarios"].append(run_scenario(part, latency, cfg, workdir))
