@@ -41,7 +41,13 @@ from itsm_bridge.sandbox import (
 )
 from itsm_bridge_jira.sandbox.index import SearchIndex, epoch_ms
 from itsm_bridge_jira.sandbox.jql import JqlError, Query, parse_jql
-from itsm_bridge_jira.sandbox.render import ISSUE_TYPES, Renderer, issue_id, project_key
+from itsm_bridge_jira.sandbox.render import (
+    ISSUE_TYPES,
+    RENDER_CACHE,
+    Renderer,
+    issue_id,
+    project_key,
+)
 
 __all__ = ["JiraApp", "SandboxAuth"]
 
@@ -442,8 +448,12 @@ class JiraApp:
 
     def warm(self) -> None:
         """Render every issue once now (see ``Renderer.every_field``), so that the first client
-        to read them does not pay for it: a benchmark's sandbox host calls this at start."""
-        for item in self.store.current():
+        to read them does not pay for it: a benchmark's sandbox host calls this at start. More
+        issues than the renderer keeps are not rendered ahead (they would push each other out)."""
+        items = self.store.current()
+        if len(items) > RENDER_CACHE:
+            return
+        for item in items:
             self.renderer.every_field(item, self.index.item(item.parent) if item.parent else None)
 
     def _render(

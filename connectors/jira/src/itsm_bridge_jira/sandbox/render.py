@@ -156,7 +156,7 @@ _EMPTY_SYSTEM: Mapping[str, Any] = {
     "aggregatetimeestimate": None,
 }
 _AVATAR_SIZES = ("48x48", "24x24", "16x16", "32x32")
-RENDER_CACHE = 100_000  # rendered issues kept (see Renderer.every_field)
+RENDER_CACHE = 25_000  # rendered issues kept, ~12 KB each (see Renderer.every_field)
 _PRIORITY_CLOUD = ("Highest", "High", "Medium", "Low", "Lowest")
 _PRIORITY_DC = ("Blocker", "Critical", "Major", "Minor", "Trivial")
 _PROJECT_NAMES = {
