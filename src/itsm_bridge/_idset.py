@@ -180,27 +180,32 @@ class IdMap(IdSet):
 
     def put(self, key: str | bytes, value: int) -> bool:
         """Set the value of ``key`` (a signed 64-bit int); True if ``key`` is new."""
+        return self.swap(key, value) is None
+
+    def swap(self, key: str | bytes, value: int) -> int | None:
+        """Set the value of ``key``; its value until now, or None if it is new (one probe)."""
         packed = _VALUE.pack(value)  # refuses a value out of range before anything changes
         width = self._width
         if type(key) is not bytes or len(key) != width:
-            new = key not in self._other
+            old = self._other.get(key)
             self._other[key] = value
-            return new
+            return old
         if key == self._empty:
-            new = not self._has_empty
+            old = self._empty_value if self._has_empty else None
             self._has_empty = True
             self._empty_value = value
-            return new
+            return old
         offset, found = self._find(key)
         table = self._table
-        table[offset + width : offset + self._stride] = packed
         if found:
-            return False
-        table[offset : offset + width] = key
+            before: int = _VALUE.unpack_from(table, offset + width)[0]
+            table[offset + width : offset + self._stride] = packed
+            return before
+        table[offset : offset + self._stride] = key + packed
         self._count += 1
         if self._count > self._limit:
             self._resize(2 * (self._mask + 1))
-        return True
+        return None
 
     def keys_with(self, value: int) -> list[str | bytes]:
         """Every id whose value is ``value``, in no particular order.

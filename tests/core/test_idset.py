@@ -192,9 +192,12 @@ _MAP_VALUES = st.one_of(st.integers(-3, 3), st.integers(-(2**63), 2**63 - 1))
 def test_behaves_like_a_dict(pairs: list[tuple[str | bytes, int]], probe: int) -> None:
     values = IdMap(4)
     plain: dict[str | bytes, int] = {}
-    for key, value in pairs:
+    for n, (key, value) in enumerate(pairs):
         assert values.get(key) == plain.get(key)
-        assert values.put(key, value) == (key not in plain)
+        if n % 2:
+            assert values.put(key, value) == (key not in plain)
+        else:
+            assert values.swap(key, value) == plain.get(key)
         plain[key] = value
     assert len(values) == len(plain)
     assert sorted(values.items(), key=repr) == sorted(plain.items(), key=repr)

@@ -34,7 +34,7 @@ from itsm_bridge_jira.changelog import attach_changelogs
 from itsm_bridge_jira.jql import window_jql
 from itsm_bridge_jira.mapping import is_kind, parse_jira_datetime
 from itsm_bridge_jira.ranges import MARK, KeyRange, Scan, scan_pages
-from itsm_bridge_jira.seen import UNDATED, Census, Emitted, id_key, id_of
+from itsm_bridge_jira.seen import UNDATED, Census, Emitted, Seen, id_key, id_of
 from itsm_bridge_jira.worklogs import worklogs_since
 
 if TYPE_CHECKING:
@@ -57,16 +57,26 @@ _sleep = time.sleep  # waits for the server clock to pass a window's end (patcha
 class _Run:
     """Book-keeping of one pull of one kind: what was emitted, and at which ``updated``.
 
-    ``emitted`` and ``census_ids`` are keyed by :func:`~itsm_bridge_jira.seen.id_key`.
+    ``emitted`` and ``census_ids`` are keyed by :func:`~itsm_bridge_jira.seen.id_key` and share
+    one table (``seen``).
     """
 
     kind: Kind
     lo: datetime | None
     skip_at_lo: frozenset[str]
     floor: datetime | None = None
-    emitted: Emitted = field(default_factory=Emitted)  # key -> stamp of the `updated` emitted
-    census_ids: Census = field(default_factory=Census)  # in the order the census saw them
     held: datetime | None = None
+    seen: Seen = field(default_factory=Seen)
+
+    @property
+    def emitted(self) -> Emitted:
+        """Key -> stamp of the ``updated`` it was emitted at."""
+        return self.seen.emitted
+
+    @property
+    def census_ids(self) -> Census:
+        """The keys the census saw (those not emitted in the order it saw them)."""
+        return self.seen.census
 
 
 class KindPull:
@@ -364,8 +374,7 @@ class KindPull:
     def missing(self) -> list[str]:
         """Ids the census saw in the window that the main pass did not emit."""
         run = self.run
-        emitted = run.emitted
-        missing = [id_of(key) for key in run.census_ids if key not in emitted]
+        missing = [id_of(key) for key in run.census_ids.unemitted()]
         self.conn.census_found += len(missing)
         if missing:
             log.warning(

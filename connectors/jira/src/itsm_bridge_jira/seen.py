@@ -3,12 +3,14 @@
 A pull of a million issues remembers each one it emitted, with the ``updated`` it was emitted
 at (to drop a repeat, hold the watermark for a newer version, and name the cursor's boundary
 ids), and each id the census saw. As ``dict`` entries of ``str`` and ``datetime`` objects that
-is ~130 bytes an issue for the first and ~100 for the second. Here an issue id, a decimal
-integer on every Jira, is packed to 8 bytes and its stamp to 8 more, in one
-:class:`~itsm_bridge._idset.IdMap` table (24-48 bytes an issue), and the census keeps its ids
-in an :class:`~itsm_bridge._idset.IdSet` (12-24 bytes) plus one packed array in the order it
-saw them (8 bytes). Any other id (not canonical decimal, or beyond 64 bits) is kept as itself,
-so both stay exact: no issue is ever taken for one already emitted, none is lost.
+is ~130 bytes an issue for the first and ~100 for the second. Here both live in one
+:class:`~itsm_bridge._idset.IdMap` table: an issue id, a decimal integer on every Jira, is
+packed to 8 bytes, and beside it 8 more hold the stamp of its emitted ``updated`` and one bit
+for "the census saw it" (16-byte slots at most 2/3 full: 24-48 bytes an issue for both). An id
+the census saw that was not emitted (yet) holds no stamp; only those are also listed in the
+order the census saw them, for :meth:`Census.unemitted`. Any other id (not canonical decimal,
+or beyond 64 bits) is kept as itself, so everything stays exact: no issue is ever taken for one
+already emitted, none is lost.
 
 Stamps are microseconds since the epoch (:func:`~itsm_bridge._time.to_epoch_us`): a
 ``datetime`` holds nothing finer, so stamps compare exactly as the datetimes did.
@@ -17,18 +19,22 @@ Stamps are microseconds since the epoch (:func:`~itsm_bridge._time.to_epoch_us`)
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from itsm_bridge._idset import IdMap, IdSet
+from itsm_bridge._idset import IdMap
 from itsm_bridge._time import to_epoch_us
 
-__all__ = ["UNDATED", "Census", "Emitted", "id_key", "id_of"]
+__all__ = ["UNDATED", "Census", "Emitted", "Seen", "id_key", "id_of"]
 
 _WIDTH = 8
 # The stamp of an issue emitted without a parseable `updated` (the mapper rejects it): below
 # every real one, so any later version of it counts as newer, as `datetime.min` did.
 UNDATED = to_epoch_us(datetime.min.replace(tzinfo=UTC))
+# A slot's value is `stamp << 1 | census bit`. Stamps of datetimes lie within +-2**58, so a value
+# from _UNSTAMPED up means "not emitted": an id only the census saw.
+_CENSUS = 1
+_UNSTAMPED = 1 << 61
 
 
 def id_key(issue_id: str) -> str | bytes:
@@ -55,75 +61,114 @@ def id_of(key: str | bytes) -> str:
     return key
 
 
-class Emitted:
-    """Issue keys (see :func:`id_key`) -> the stamp of the ``updated`` each was emitted at."""
+class Seen:
+    """The one table behind a pull's :class:`Emitted` and :class:`Census`."""
 
-    __slots__ = ("_map",)
+    __slots__ = ("_census", "_map", "_odd", "_order", "_unstamped", "census", "emitted")
 
     def __init__(self) -> None:
         self._map = IdMap(_WIDTH)
+        self._unstamped = 0  # ids in the table the census saw and the pull did not emit
+        self._census = 0  # distinct ids the census saw
+        self._order = bytearray()  # packed census keys not emitted when first seen, in order
+        self._odd: list[tuple[int, str]] = []  # (keys listed before it, id) of unpacked ones
+        self.emitted = Emitted(self)
+        self.census = Census(self)
+
+    def nbytes(self) -> int:
+        return self._map.nbytes() + len(self._order)
+
+
+class Emitted:
+    """Issue keys (see :func:`id_key`) -> the stamp of the ``updated`` each was emitted at."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self, seen: Seen) -> None:
+        self._seen = seen
 
     def __len__(self) -> int:
-        return len(self._map)
+        seen = self._seen
+        return len(seen._map) - seen._unstamped
 
     def __contains__(self, key: str | bytes) -> bool:
-        return key in self._map
+        value = self._seen._map.get(key)
+        return value is not None and value < _UNSTAMPED
 
     def stamp(self, key: str | bytes) -> int | None:
         """The stamp ``key`` was emitted at, or None if it was not emitted."""
-        return self._map.get(key)
+        value = self._seen._map.get(key)
+        if value is None or value >= _UNSTAMPED:
+            return None
+        return value >> 1
 
     def add(self, key: str | bytes, stamp: int) -> None:
-        self._map.put(key, stamp)
+        """Record ``key`` as emitted at ``stamp`` (or at a newer one: the last call wins)."""
+        seen = self._seen
+        before = seen._map.swap(key, stamp << 1)
+        if before is not None and before & _CENSUS:  # the census saw it first: keep its bit
+            seen._map.put(key, stamp << 1 | _CENSUS)
+            if before >= _UNSTAMPED:
+                seen._unstamped -= 1
 
     def ids_at(self, when: datetime) -> list[str]:
-        """The ids emitted at exactly ``when``, sorted (one C-level search of the table)."""
-        return sorted(id_of(key) for key in self._map.keys_with(to_epoch_us(when)))
-
-    def nbytes(self) -> int:
-        return self._map.nbytes()
+        """The ids emitted at exactly ``when``, sorted (two C-level searches of the table)."""
+        table = self._seen._map
+        value = to_epoch_us(when) << 1
+        keys = table.keys_with(value) + table.keys_with(value | _CENSUS)
+        return sorted(id_of(key) for key in keys)
 
 
 class Census:
-    """The issue keys the census saw, each once, in the order it first saw them."""
+    """The issue keys the census saw, each counted once."""
 
-    __slots__ = ("_odd", "_order", "_seen")
+    __slots__ = ("_seen",)
 
-    def __init__(self) -> None:
-        self._seen = IdSet(_WIDTH)
-        self._order = bytearray()  # the packed keys, 8 bytes each, in order
-        self._odd: list[tuple[int, str]] = []  # (keys before it in order, id) of unpacked ids
+    def __init__(self, seen: Seen) -> None:
+        self._seen = seen
 
     def __len__(self) -> int:
-        return len(self._seen)
+        return self._seen._census
 
     def __contains__(self, key: str | bytes) -> bool:
-        return key in self._seen
+        value = self._seen._map.get(key)
+        return value is not None and bool(value & _CENSUS)
 
     def add(self, key: str | bytes) -> None:
-        if self._seen.add(key):
+        seen = self._seen
+        value = seen._map.get(key)
+        if value is None:  # not emitted (yet): listed, for `unemitted`
+            seen._map.put(key, _UNSTAMPED | _CENSUS)
+            seen._unstamped += 1
             if type(key) is bytes:
-                self._order += key
+                seen._order += key
             else:
                 assert isinstance(key, str)
-                self._odd.append((len(self._order) // _WIDTH + len(self._odd), key))
+                seen._odd.append((len(seen._order) // _WIDTH + len(seen._odd), key))
+        elif value & _CENSUS:
+            return
+        else:
+            seen._map.put(key, value | _CENSUS)
+        seen._census += 1
 
     def update(self, keys: Iterable[str | bytes]) -> None:
         for key in keys:
             self.add(key)
 
-    def __iter__(self) -> Iterator[str | bytes]:
-        """Every key, in the order the census first saw it."""
-        # A copy: iterating the bytearray itself would lock it against `add` until done.
-        packed = (key for (key,) in struct.iter_unpack(f"{_WIDTH}s", bytes(self._order)))
-        position = 0
-        for before, key in self._odd:
-            while position < before:
-                yield next(packed)
-                position += 1
-            yield key
-            position += 1
-        yield from packed
+    def unemitted(self) -> list[str | bytes]:
+        """The keys the census saw that are not emitted, in the order it first saw them.
 
-    def nbytes(self) -> int:
-        return self._seen.nbytes() + len(self._order)
+        Only keys not emitted when the census first saw them are listed (emitted keys stay
+        emitted), so this reads that short list, not every key the census saw.
+        """
+        seen = self._seen
+        emitted = seen.emitted
+        # A copy: iterating the bytearray itself would lock it against `add` until done.
+        packed = iter(struct.iter_unpack(f"{_WIDTH}s", bytes(seen._order)))
+        listed: list[str | bytes] = []
+        for before, odd in seen._odd:
+            while len(listed) < before:
+                listed.append(next(packed)[0])
+            listed.append(odd)
+        listed.extend(key for (key,) in packed)
+        return [key for key in listed if key not in emitted]
