@@ -169,8 +169,11 @@ _PROJECT_NAMES = {
 
 
 def issue_id(uid: str) -> int:
-    """A stable numeric issue id derived from the TruthItem's uid (48 bits, never 0)."""
-    return int(uid[:12], 16) % 900_000_000_000 + 10_000
+    """A stable numeric issue id derived from the TruthItem's uid (60 bits, never 0).
+
+    Sixteen digits at most, below 2**53 (what a JSON number holds exactly everywhere). Twelve,
+    as before, made two of a million issues share an id (seed 7: about one pair expected)."""
+    return int(uid[:15], 16) % 9_000_000_000_000_000 + 10_000
 
 
 def project_key(number: str) -> str:
