@@ -36,10 +36,12 @@ from datetime import datetime
 from typing import Any
 
 from itsm_bridge import IncompletePullError, PageRequest, ResponseFormatError
+from itsm_bridge._idset import IdSet
 from itsm_bridge._time import from_epoch_ms, to_epoch_ms
 from itsm_bridge.errors import RequestContext
 from itsm_bridge.http import HttpResponse, Paginator, Transport
 from itsm_bridge_jira.deployment import Deployment
+from itsm_bridge_jira.seen import id_key, id_set
 from itsm_bridge_jira.window import MAX_RESTARTS, search_request, updated_of
 
 __all__ = ["KeyRange", "Query", "Scan", "scan_pages"]
@@ -68,7 +70,8 @@ class KeyRange:
     paginator: Paginator | None = None
     baseline: int | None = None  # Data Center: the running query's total
     read: int = 0  # records the running query has returned
-    ids: set[str] = field(default_factory=set)  # distinct ids the running query returned
+    # distinct ids the running query returned (packed: a range's query may return millions)
+    ids: IdSet = field(default_factory=id_set)
     covered: int = 0  # Data Center: offsets its pages covered (`ids` must be as many)
     probe: int = 0  # the size of the scan's small first page, while this query asked for it
     restarts: int = 0  # consecutive restarts without progress
@@ -229,7 +232,7 @@ class Scan:
             rng.current = rng.paginator.first(first)
             rng.baseline = None
             rng.read = 0
-            rng.ids = set()
+            rng.ids = id_set()
             rng.covered = 0
         return rng.current
 
@@ -260,7 +263,9 @@ class Scan:
                 self.rose = True
             rng.baseline = total if rng.baseline is None else max(rng.baseline, total)
             # Offset pages of one unchanged result list tile it; the distinct ids prove it.
-            rng.ids.update(str(r.get("id")) for r in records)
+            add = rng.ids.add
+            for record in records:
+                add(id_key(str(record.get("id"))))
         rng.read += len(raw)
         if len(raw) < rng.probe or not rng.probe:  # a full small page says nothing of the cap
             self.served = max(self.served, len(raw))
@@ -298,7 +303,7 @@ class Scan:
         if rng.baseline is not None and len(rng.ids) < rng.covered:
             self.shortfall += rng.covered - len(rng.ids)
         rng.covered = 0
-        rng.ids = set()
+        rng.ids = id_set()
 
     def _restart(self, rng: KeyRange) -> None:
         self._settle(rng)  # the pages before the drop saw one result list

@@ -22,10 +22,10 @@ import struct
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from itsm_bridge._idset import IdMap
+from itsm_bridge._idset import IdMap, IdSet
 from itsm_bridge._time import to_epoch_us
 
-__all__ = ["UNDATED", "Census", "Emitted", "Seen", "id_key", "id_of"]
+__all__ = ["UNDATED", "Census", "Emitted", "Seen", "id_key", "id_of", "id_set"]
 
 _WIDTH = 8
 # The stamp of an issue emitted without a parseable `updated` (the mapper rejects it): below
@@ -51,6 +51,11 @@ def id_key(issue_id: str) -> str | bytes:
     ):
         return int(issue_id).to_bytes(_WIDTH, "little")
     return issue_id
+
+
+def id_set() -> IdSet:
+    """An empty exact set of :func:`id_key` keys (8 bytes a decimal id, packed)."""
+    return IdSet(_WIDTH)
 
 
 def id_of(key: str | bytes) -> str:
