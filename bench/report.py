@@ -108,26 +108,24 @@ def render(result: dict[str, Any]) -> str:
 
 def _million(million: dict[str, Any]) -> list[str]:
     """The section of one streamed sync (``--only million`` or ``million-jira``)."""
-    lines: list[str] = []
-    if million:
-        what = million.get("records", "records")
-        lines += [f"### Sync of {million['n']:,} {what} into the store", "",
-                  f"Reproduce: `{million['command']}`", ""]  # fmt: skip
-        if million.get("error"):
-            lines.append(f"cannot run: {million['error']}")
-        else:
-            lines += [
-                f"- wall {million['wall']:.1f} s ({million['rps']:,.0f} rec/s), CPU "
-                f"{million['cpu']:.1f} s, all {million['n']:,} ids in the store: {million['ok']}",
-                f"- client RSS: peak {million['peak_rss_mb']:.0f} MB; at 10 % of the run "
-                f"{million['rss_at_10pct_mb']:.0f} MB, highest after it "
-                f"{million['rss_at_10pct_mb'] + million['growth_mb']:.0f} MB (growth after "
-                f"warm-up {million['growth_mb']:+.0f} MB), last sample (store closed) "
-                f"{million['rss_end_mb']:.0f} MB",
-                f"- RSS samples (s, MB): {million['samples_preview']}",
-                f"- server: {million['server_note']}",
-            ]
-        lines.append("")
+    what = million.get("records", "records")
+    lines = [f"### Sync of {million['n']:,} {what} into the store", "",
+              f"Reproduce: `{million['command']}`", ""]  # fmt: skip
+    if million.get("error"):
+        lines.append(f"cannot run: {million['error']}")
+    else:
+        lines += [
+            f"- wall {million['wall']:.1f} s ({million['rps']:,.0f} rec/s), CPU "
+            f"{million['cpu']:.1f} s, all {million['n']:,} ids in the store: {million['ok']}",
+            f"- client RSS: peak {million['peak_rss_mb']:.0f} MB; at 10 % of the run "
+            f"{million['rss_at_10pct_mb']:.0f} MB, highest after it "
+            f"{million['rss_at_10pct_mb'] + million['growth_mb']:.0f} MB (growth after "
+            f"warm-up {million['growth_mb']:+.0f} MB), last sample (store closed) "
+            f"{million['rss_end_mb']:.0f} MB",
+            f"- RSS samples (s, MB): {million['samples_preview']}",
+            f"- server: {million['server_note']}",
+        ]
+    lines.append("")
     return lines
 
 

@@ -63,8 +63,7 @@ def ensure_utc(value: datetime) -> datetime:
 
 def to_epoch_ms(value: datetime) -> int:
     """Milliseconds since the Unix epoch (what JQL accepts as an unambiguous bound)."""
-    delta = ensure_utc(value) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    return to_epoch_us(value) // 1000
 
 
 def to_epoch_us(value: datetime) -> int:

@@ -34,7 +34,7 @@ from itsm_bridge_jira.changelog import attach_changelogs
 from itsm_bridge_jira.jql import window_jql
 from itsm_bridge_jira.mapping import is_kind, parse_jira_datetime
 from itsm_bridge_jira.ranges import MARK, KeyRange, Scan, scan_pages
-from itsm_bridge_jira.seen import UNDATED, Census, Emitted, Seen, id_key, id_of
+from itsm_bridge_jira.seen import UNDATED, Census, Emitted, Seen, id_key, id_of, record_keys
 from itsm_bridge_jira.worklogs import worklogs_since
 
 if TYPE_CHECKING:
@@ -190,10 +190,7 @@ class KindPull:
         self.scans = [main, census]
         for scan, rng, records in scan_pages(self.workers, [main, census]):
             if scan is census:
-                for record in records:
-                    issue_id = str(record.get("id") or "")
-                    if issue_id:
-                        run.census_ids.add(id_key(issue_id))
+                run.census_ids.update(record_keys(records))
                 continue
             yield self.page(records, upper=hi, source=(main, rng))
             if opts.census and cloud:
@@ -220,7 +217,7 @@ class KindPull:
                 if not cloud:  # the totals could not vouch for it: ids of the whole window
                     census.add(lo, hi, self.jql(lo, hi, True))
                     for _, _, records in scan_pages(self.workers, [census]):
-                        run.census_ids.update(id_key(str(r["id"])) for r in records if r.get("id"))
+                        run.census_ids.update(record_keys(records))
                 missing = self.missing()
                 yield from self.fetch_ids(missing)
                 # The census ids emitted: all but those missing that the fetch did not emit

@@ -19,13 +19,14 @@ Stamps are microseconds since the epoch (:func:`~itsm_bridge._time.to_epoch_us`)
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from itsm_bridge._idset import IdMap, IdSet
 from itsm_bridge._time import to_epoch_us
 
-__all__ = ["UNDATED", "Census", "Emitted", "Seen", "id_key", "id_of", "id_set"]
+__all__ = ["UNDATED", "Census", "Emitted", "Seen", "id_key", "id_of", "id_set", "record_keys"]
 
 _WIDTH = 8
 # The stamp of an issue emitted without a parseable `updated` (the mapper rejects it): below
@@ -51,6 +52,14 @@ def id_key(issue_id: str) -> str | bytes:
     ):
         return int(issue_id).to_bytes(_WIDTH, "little")
     return issue_id
+
+
+def record_keys(records: Iterable[Mapping[str, Any]]) -> Iterator[str | bytes]:
+    """The :func:`id_key` of every record that has an id."""
+    for record in records:
+        issue_id = record.get("id")
+        if issue_id:
+            yield id_key(str(issue_id))
 
 
 def id_set() -> IdSet:
