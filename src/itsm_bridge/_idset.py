@@ -10,7 +10,9 @@ exact: no probabilistic filter, so no record is ever taken for one already deliv
 The table is at most 2/3 full (about three probes for a new id, each a C-level compare) and
 doubles when full; :meth:`IdSet.reserve` sizes it once when the caller knows how many ids come
 (rehashing a million ids in Python costs about a second). Adding an id costs ~0.7 µs against
-~0.1 µs for a ``set``.
+~0.1 µs for a ``set``, so the first ``small`` ids (65,536 unless told) are kept in a plain dict
+and packed only when there are more: most pulls are incremental and small, and pay dict speed
+(6-8 MB at most), while a pull of millions still ends in the packed table.
 
 :class:`IdMap` is the same table with a signed 64-bit integer beside each packed id (a version
 stamp, say): one slot is the id's bytes then the value's eight, so ids and values stay in the one
@@ -24,6 +26,7 @@ import struct
 __all__ = ["IdMap", "IdSet"]
 
 _FIRST_SLOTS = 1 << 10
+SMALL = 1 << 16  # ids kept in a plain dict before the table is used (see the module docstring)
 _PERTURB_SHIFT = 5
 _MASK64 = (1 << 64) - 1
 _VALUE = struct.Struct("<q")  # an IdMap's value, after the id in its slot
@@ -43,12 +46,14 @@ class IdSet:
         "_limit",
         "_mask",
         "_other",
+        "_packing",
+        "_small",
         "_stride",
         "_table",
         "_width",
     )
 
-    def __init__(self, width: int = 16, *, _value_width: int = 0) -> None:
+    def __init__(self, width: int = 16, *, small: int = SMALL, _value_width: int = 0) -> None:
         if width < 1:
             raise ValueError(f"an IdSet needs a positive key width, not {width}")
         self._width = width
@@ -56,10 +61,18 @@ class IdSet:
         # An all-zero slot is empty; the all-zero id itself is remembered by a flag.
         self._empty = bytes(width)
         self._has_empty = False
-        # Ids not of the packed width, with their values (0 in a plain IdSet).
+        # Ids kept as themselves, with their values (0 in a plain IdSet): every id while there
+        # are at most `small`, afterwards those not of the packed width.
         self._other: dict[str | bytes, int] = {}
+        self._small = small
         self._count = 0
-        self._alloc(_FIRST_SLOTS)
+        # The width of the ids the table holds: -1 (no id is that long) until the ids are packed. Every
+        # check of an id's width compares with this, so a small set costs one dict operation.
+        self._packing = -1
+        self._table = bytearray()
+        self._mask = self._limit = 0
+        if small <= 0:
+            self._pack(0)
 
     def _alloc(self, slots: int) -> None:
         self._table = bytearray(slots * self._stride)
@@ -70,7 +83,7 @@ class IdSet:
         return self._count + self._has_empty + len(self._other)
 
     def __contains__(self, key: object) -> bool:
-        if type(key) is not bytes or len(key) != self._width:
+        if type(key) is not bytes or len(key) != self._packing:
             return key in self._other
         if key == self._empty:
             return self._has_empty
@@ -78,11 +91,14 @@ class IdSet:
 
     def add(self, key: str | bytes) -> bool:
         """Remember ``key``; True if it was not there yet."""
-        width = self._width
+        width = self._packing
         if type(key) is not bytes or len(key) != width:
-            if key in self._other:
+            other = self._other
+            if key in other:
                 return False
-            self._other[key] = 0
+            other[key] = 0
+            if width < 0 and len(other) > self._small:
+                self._pack(0)
             return True
         if key == self._empty:  # the all-zero id would read as an empty slot: it lives in a flag
             if self._has_empty:
@@ -116,12 +132,35 @@ class IdSet:
 
     def reserve(self, more: int) -> None:
         """Make room for ``more`` ids beyond those held, at once (one copy, not several)."""
+        if self._packing < 0:
+            if len(self._other) + more > self._small:
+                self._pack(more)
+            return
         need = self._count + max(0, more)
         slots = self._mask + 1
         while need > slots * 2 // 3:
             slots *= 2
         if slots > self._mask + 1:
             self._resize(slots)
+
+    def _pack(self, more: int) -> None:
+        """Start using the table: the ids of the packed width move into it from the dict, in a
+        table sized for them and ``more`` (one allocation)."""
+        width = self._width
+        moving = [(k, v) for k, v in self._other.items() if type(k) is bytes and len(k) == width]
+        for key, _ in moving:
+            del self._other[key]
+        self._packing = width
+        slots = _FIRST_SLOTS
+        while len(moving) + max(0, more) > slots * 2 // 3:
+            slots *= 2
+        self._alloc(slots)
+        for key, value in moving:
+            self._place(key, value)
+
+    def _place(self, key: bytes, value: int) -> None:
+        """Put an id (of the packed width) and its value into the table."""
+        self.add(key)
 
     def _resize(self, slots: int) -> None:
         """Move every id into a table of ``slots`` slots (a power of two)."""
@@ -155,9 +194,12 @@ class IdMap(IdSet):
 
     __slots__ = ("_empty_value",)
 
-    def __init__(self, width: int = 8) -> None:
-        super().__init__(width, _value_width=_VALUE.size)
+    def __init__(self, width: int = 8, *, small: int = SMALL) -> None:
         self._empty_value = 0  # the value of the all-zero id (when `_has_empty`)
+        super().__init__(width, small=small, _value_width=_VALUE.size)
+
+    def _place(self, key: bytes, value: int) -> None:
+        self.swap(key, value)
 
     def add(self, key: str | bytes) -> bool:
         """Remember ``key`` with the value 0 if it is new; True if it was."""
@@ -168,7 +210,7 @@ class IdMap(IdSet):
 
     def get(self, key: str | bytes) -> int | None:
         """The value of ``key``, or None when it was never put."""
-        if type(key) is not bytes or len(key) != self._width:
+        if type(key) is not bytes or len(key) != self._packing:
             return self._other.get(key)
         if key == self._empty:
             return self._empty_value if self._has_empty else None
@@ -185,10 +227,13 @@ class IdMap(IdSet):
     def swap(self, key: str | bytes, value: int) -> int | None:
         """Set the value of ``key``; its value until now, or None if it is new (one probe)."""
         packed = _VALUE.pack(value)  # refuses a value out of range before anything changes
-        width = self._width
+        width = self._packing
         if type(key) is not bytes or len(key) != width:
-            old = self._other.get(key)
-            self._other[key] = value
+            other = self._other
+            old = other.get(key)
+            other[key] = value
+            if old is None and width < 0 and len(other) > self._small:
+                self._pack(0)
             return old
         if key == self._empty:
             old = self._empty_value if self._has_empty else None

@@ -1,5 +1,6 @@
 """IdSet and IdMap: exact (never a false 'seen'), compact, and equal to a plain set or dict on any
-mix of ids."""
+mix of ids, whether the ids are still in the dict (``small``), packed, or moved from one to the
+other part way."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from itsm_bridge._idset import IdMap, IdSet
+from itsm_bridge._idset import SMALL, IdMap, IdSet
+
+# Packed from the first id, dict-held throughout (the default for this many), and moved midway.
+SMALLS = [0, SMALL, 7]
 
 
 def _ids(count: int, seed: int) -> list[bytes]:
@@ -20,7 +24,7 @@ def _ids(count: int, seed: int) -> list[bytes]:
 
 def test_each_id_is_new_once_across_growth() -> None:
     ids = _ids(50_000, seed=1)
-    seen = IdSet(16)
+    seen = IdSet(16, small=0)
     assert all(seen.add(key) for key in ids)  # grows from 1,024 slots several times
     assert len(seen) == len(ids)
     assert not any(seen.add(key) for key in ids)
@@ -45,18 +49,20 @@ def test_reserve_keeps_every_id_and_sizes_once() -> None:
     assert seen.nbytes() == size
 
 
-def test_colliding_hashes_stay_distinct() -> None:
+@pytest.mark.parametrize("small", SMALLS)
+def test_colliding_hashes_stay_distinct(small: int) -> None:
     # Ids differing only in bytes the first probe does not look at, plus many more ids than
     # the first table holds, so probe chains are long.
     base = bytes(15)
     ids = [base + bytes([n]) for n in range(1, 256)] + [bytes([n]) + base for n in range(1, 256)]
-    seen = IdSet(16)
+    seen = IdSet(16, small=small)
     assert [seen.add(key) for key in ids] == [True] * len(ids)
     assert [seen.add(key) for key in ids] == [False] * len(ids)
 
 
-def test_the_all_zero_id_is_an_id_like_any_other() -> None:
-    seen = IdSet(16)
+@pytest.mark.parametrize("small", SMALLS)
+def test_the_all_zero_id_is_an_id_like_any_other(small: int) -> None:
+    seen = IdSet(16, small=small)
     zero = bytes(16)
     assert zero not in seen
     assert seen.add(b"\x01" * 16)
@@ -71,8 +77,9 @@ def test_the_all_zero_id_is_an_id_like_any_other() -> None:
     assert not seen.add(zero)
 
 
-def test_other_widths_and_text_ids_are_kept_exactly() -> None:
-    seen = IdSet(16)
+@pytest.mark.parametrize("small", SMALLS)
+def test_other_widths_and_text_ids_are_kept_exactly(small: int) -> None:
+    seen = IdSet(16, small=small)
     assert [seen.add("INC0001"), seen.add(b"short"), seen.add("0" * 32)] == [True] * 3
     assert [seen.add("INC0001"), seen.add(b"short")] == [False, False]
     assert "INC0002" not in seen
@@ -98,7 +105,11 @@ def test_a_width_must_be_positive() -> None:
     )
 )
 def test_behaves_like_a_set(keys: list[str | bytes]) -> None:
-    seen = IdSet(4)
+    for small in SMALLS:
+        _like_a_set(keys, IdSet(4, small=small))
+
+
+def _like_a_set(keys: list[str | bytes], seen: IdSet) -> None:
     plain: set[str | bytes] = set()
     for key in keys:
         assert seen.add(key) == (key not in plain)
@@ -112,7 +123,7 @@ def test_behaves_like_a_set(keys: list[str | bytes]) -> None:
 
 def test_a_map_keeps_the_last_value_of_each_id_across_growth() -> None:
     ids = _ids(20_000, seed=5)
-    values = IdMap(16)
+    values = IdMap(16, small=0)
     assert all(values.put(key, n - 10_000) for n, key in enumerate(ids))
     assert len(values) == len(ids)
     assert [values.get(key) for key in ids] == [n - 10_000 for n in range(len(ids))]
@@ -132,8 +143,9 @@ def test_a_value_out_of_range_is_refused_before_anything_changes() -> None:
     assert len(values) == 0
 
 
-def test_keys_with_finds_only_whole_values_of_occupied_slots() -> None:
-    values = IdMap(8)
+@pytest.mark.parametrize("small", SMALLS)
+def test_keys_with_finds_only_whole_values_of_occupied_slots(small: int) -> None:
+    values = IdMap(8, small=small)
     wanted = 0x0102030405060708
     # Search hits that are not a value: an id spelling it, and an id's last byte followed by
     # its value's first seven.
@@ -150,14 +162,15 @@ def test_keys_with_finds_only_whole_values_of_occupied_slots() -> None:
     )
     assert values.keys_with(-1) == []
     # Value 0 is what empty slots hold: only occupied ones count.
-    zeros = IdMap(8)
+    zeros = IdMap(8, small=small)
     zeros.put(b"\x05" * 8, 0)
     zeros.add(b"\x06" * 8)
     assert sorted(zeros.keys_with(0)) == [b"\x05" * 8, b"\x06" * 8]
 
 
-def test_a_map_adds_like_a_set_with_value_zero() -> None:
-    values = IdMap(4)
+@pytest.mark.parametrize("small", SMALLS)
+def test_a_map_adds_like_a_set_with_value_zero(small: int) -> None:
+    values = IdMap(4, small=small)
     assert values.add(b"abcd")
     assert not values.add(b"abcd")
     assert values.get(b"abcd") == 0
@@ -171,8 +184,9 @@ def test_a_map_adds_like_a_set_with_value_zero() -> None:
     assert values.get(bytes(4)) == 0
 
 
-def test_a_map_reserves_without_losing_values() -> None:
-    values = IdMap(8)
+@pytest.mark.parametrize("small", SMALLS)
+def test_a_map_reserves_without_losing_values(small: int) -> None:
+    values = IdMap(8, small=small)
     for n in range(1, 1_500):
         values.put(n.to_bytes(8, "little"), -n)
     values.reserve(50_000)
@@ -190,7 +204,11 @@ _MAP_VALUES = st.one_of(st.integers(-3, 3), st.integers(-(2**63), 2**63 - 1))
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(_MAP_KEYS, _MAP_VALUES), max_size=3_000), _MAP_VALUES)
 def test_behaves_like_a_dict(pairs: list[tuple[str | bytes, int]], probe: int) -> None:
-    values = IdMap(4)
+    for small in SMALLS:
+        _like_a_dict(pairs, probe, IdMap(4, small=small))
+
+
+def _like_a_dict(pairs: list[tuple[str | bytes, int]], probe: int, values: IdMap) -> None:
     plain: dict[str | bytes, int] = {}
     for n, (key, value) in enumerate(pairs):
         assert values.get(key) == plain.get(key)
@@ -204,3 +222,28 @@ def test_behaves_like_a_dict(pairs: list[tuple[str | bytes, int]], probe: int) -
     for value in {probe, *(v for _, v in pairs[:20])}:
         expected = sorted((k for k, v in plain.items() if v == value), key=repr)
         assert sorted(values.keys_with(value), key=repr) == expected
+
+
+def test_the_first_ids_are_held_as_themselves_then_packed_once() -> None:
+    values = IdMap(8, small=101)
+    for n in range(1, 101):
+        values.put(n.to_bytes(8, "little"), -n)
+    values.put("odd", 5)
+    assert values.nbytes() == 0  # still a dict: nothing packed yet
+    values.put(bytes(8), 7)  # the all-zero id moves to its flag when packed
+    assert values.nbytes() > 0  # the 102nd id packed the 101 of the packed width
+    assert len(values) == 102
+    assert [values.get(n.to_bytes(8, "little")) for n in range(1, 101)] == [
+        -n for n in range(1, 101)
+    ]
+    assert (values.get("odd"), values.get(bytes(8))) == (5, 7)
+    assert sorted(values.keys_with(7), key=repr) == [bytes(8)]
+    # Reserving beyond `small` packs at once, in a table of the final size.
+    early = IdSet(8, small=1_000)
+    early.add(b"\x01" * 8)
+    early.reserve(50_000)
+    size = early.nbytes()
+    assert size >= 8 * 50_001 * 3 // 2
+    assert all(early.add(n.to_bytes(8, "little")) for n in range(2, 50_002))
+    assert early.nbytes() == size
+    assert b"\x01" * 8 in early
