@@ -66,8 +66,9 @@ class IdSet:
         self._other: dict[str | bytes, int] = {}
         self._small = small
         self._count = 0
-        # The width of the ids the table holds: -1 (no id is that long) until the ids are packed. Every
-        # check of an id's width compares with this, so a small set costs one dict operation.
+        # The width of the ids the table holds: -1 (no id is that long) until the ids are
+        # packed. Every check of an id's width compares with this: a small set costs one dict
+        # operation.
         self._packing = -1
         self._table = bytearray()
         self._mask = self._limit = 0

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -254,6 +255,7 @@ def _input_items(path: str) -> Iterable[WorkItem]:
     """Items from a lenient JSONL file; lines that carry ``scoring`` keep their verdict."""
     from itsm_bridge.schema import Verdict
     from itsm_bridge.scoring import read_records, record_to_item
+    from itsm_bridge.scoring.records import location
 
     for position, record in enumerate(read_records(path), start=1):
         item = record_to_item(record, position=position)
@@ -262,7 +264,8 @@ def _input_items(path: str) -> Iterable[WorkItem]:
             try:
                 yield ScoredItem(**item.__dict__, scoring=Verdict.model_validate(verdict))
             except ValueError as exc:
-                raise DataError(f"{path}:{position}: invalid scoring object: {exc}") from None
+                where = location(record, position)
+                raise DataError(f"{where}: invalid scoring object: {exc}") from None
         else:
             yield item
 
@@ -591,7 +594,9 @@ exit codes:
         "--format", choices=["jsonl", "csv", "parquet"], default="jsonl", help="for --out"
     )
     p.add_argument("--census", action="store_true", help="mark records no longer visible")
-    p.add_argument("--source", help="name of this source in ids and the store (default: host)")
+    p.add_argument(
+        "--source", help="name of this source in ids and the store (default: host[_port][/path])"
+    )
     p.add_argument(
         "--option",
         action="append",
@@ -782,12 +787,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     out = _Out(bool(getattr(args, "json", False)))
     restore: Callable[[], None] | None = None
+    terminate = _on_sigterm() if argv is None else None
     try:
         restore = _configure_logging(getattr(args, "log_level", None))
         code: int = args.handler(args, out)
         return code
     except ItsmBridgeError as exc:
         return _fail(out, exc, exc.exit_code)
+    except _Terminated:
+        return _fail(out, "terminated (SIGTERM)", 143)
     except KeyboardInterrupt:
         return _fail(out, "interrupted", 130)
     except BrokenPipeError:
@@ -798,8 +806,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         message += "run again with --log-level DEBUG for the traceback and report it"
         return _fail(out, message, 1)
     finally:
+        if terminate is not None:
+            terminate()
         if restore is not None:
             restore()
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's timeout, ``docker stop``), raised where the program is."""
+
+
+def _on_sigterm() -> Callable[[], None] | None:
+    """While the command runs, SIGTERM unwinds it like Ctrl-C does: the partial output file is
+    removed, the store's open page rolls back and the run is recorded as interrupted. Returns
+    what puts the previous handler back (None where signals cannot be set: not the main
+    thread)."""
+
+    def terminate(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread of the main interpreter
+        return None
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def _fail(out: _Out, error: ItsmBridgeError | str, code: int) -> int:

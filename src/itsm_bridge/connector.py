@@ -62,6 +62,7 @@ __all__ = [
     "available_connectors",
     "connect",
     "connector_class",
+    "default_source",
     "parse_kinds",
     "parse_since",
     "relaxed_gc",
@@ -70,6 +71,26 @@ __all__ = [
 log = logging.getLogger("itsm_bridge.connector")
 
 ENTRY_POINT_GROUP = "itsm_bridge.connectors"
+
+
+def default_source(base_url: str) -> str:
+    """The name a source gets when none is given: the host, then ``_port`` when the URL names
+    a port other than its scheme's default, then ``/path`` when it has one.
+
+    Two sites on one host (a sandbox per port, two Jira sites behind one proxy path) are two
+    sources: they must never share ids or cursors. The name has no ``:`` (an IPv6 address gets
+    ``-`` for its colons), so an id ``<source>:<native id>`` still splits at its first colon.
+    """
+    parts = urlsplit(base_url.strip())
+    name = (parts.hostname or "source").lower().replace(":", "-")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None  # the transport refuses such a URL with the reason
+    if port is not None and port != {"http": 80, "https": 443}.get(parts.scheme):
+        name += f"_{port}"
+    path = parts.path.strip("/")
+    return f"{name}/{path}" if path else name
 
 
 class ConnectorOptions(BaseModel):
@@ -81,7 +102,9 @@ class ConnectorOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     source: str | None = Field(
-        default=None, description="Name of this source in ids and the store; default: the host."
+        default=None,
+        description="Name of this source in ids and the store; default: the host, with the "
+        "port and path when the URL has them.",
     )
     page_size: int = Field(default=1000, ge=1, le=10_000)
     max_workers: int = Field(default=4, ge=1, le=32, description="Parallel ranges per kind.")
@@ -254,9 +277,14 @@ def relaxed_gc(young: int = 50_000) -> Iterator[None]:
 
 
 def parse_kinds(kinds: Iterable[str | Kind] | None, supported: Sequence[Kind]) -> list[Kind]:
-    """Validate requested kinds against what a connector supports (all of them for ``None``)."""
+    """Validate requested kinds against what a connector supports (all of them for ``None``).
+
+    One kind may be given alone (``"incident"``, ``Kind.INCIDENT``), not only in a list.
+    """
     if kinds is None:
         return list(supported)
+    if isinstance(kinds, str):  # a Kind is a str too; iterating either would give letters
+        kinds = [kinds]
     result: list[Kind] = []
     for value in kinds:
         try:
@@ -273,13 +301,19 @@ def parse_kinds(kinds: Iterable[str | Kind] | None, supported: Sequence[Kind]) -
 
 
 def parse_since(since: datetime | str | None) -> datetime | None:
+    """``since`` as an aware UTC datetime: an ISO 8601 string with its offset, or an aware
+    datetime. Anything else is a :class:`ConfigurationError` saying what it got."""
     if since is None:
         return None
     if isinstance(since, str):
         try:
             return parse_datetime(since)
         except ValueError as exc:
-            raise ConfigurationError(f"--since: {exc}") from None
+            raise ConfigurationError(f"since: {exc}") from None
+    if not isinstance(since, datetime):
+        raise ConfigurationError(
+            f"since must be an ISO 8601 string or an aware datetime, not {type(since).__name__}"
+        )
     try:
         return ensure_utc(since)
     except ValueError:
@@ -308,12 +342,15 @@ class Connector(ABC):
                 f"invalid options for connector {self.name!r}: {_describe(exc, self.options_model)}"
             ) from None
         self.base_url = base_url.rstrip("/")
-        self.source = self.options.source or (urlsplit(base_url).hostname or "source")
+        self.source = self.options.source or default_source(base_url)
         self.auth = auth
+        if transport is not None and transport.source is None:
+            transport.source = self.source
         self.transport = transport or Transport(
             base_url,
             auth=auth,
             connector=self.name,
+            source=self.source,
             timeout=(self.options.connect_timeout, self.options.read_timeout),
             rate=self.options.rate,
             max_concurrency=self.options.max_concurrency,
@@ -378,9 +415,13 @@ class Connector(ABC):
         """
         wanted = parse_kinds(kinds, self.kinds)
         bound = parse_since(since)
-        with relaxed_gc():
-            for kind in wanted:
-                yield from self._items_of(self.pull_pages(kind, None, since=bound), on_reject)
+        try:
+            with relaxed_gc():
+                for kind in wanted:
+                    yield from self._items_of(self.pull_pages(kind, None, since=bound), on_reject)
+        except ItsmBridgeError as exc:
+            exc.named(self.source)
+            raise
 
     def _items_of(
         self, pages: Iterable[Page], on_reject: Callable[[Reject], None] | None

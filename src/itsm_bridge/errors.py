@@ -123,6 +123,12 @@ class ItsmBridgeError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"
 
+    def named(self, source: str | None) -> None:
+        """Name ``source`` as where it happened, unless the error names one already (the layers
+        that raise it, a transport or a parser, may not know which source they serve)."""
+        if self.source is None:
+            self.source = source
+
     def __reduce__(self) -> tuple[object, ...]:
         # Keep errors picklable across process pools with their keyword-only context.
         return (_rebuild, (type(self), self.message, self.context, self.source, self.record))

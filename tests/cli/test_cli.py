@@ -342,3 +342,64 @@ def test_main_leaves_logging_as_it_found_it(plugin: Path) -> None:
     assert cli.main(["connectors", "--log-level", "DEBUG"]) == 0
     assert cli.main(["pull", "nope", "--url", "https://x.example", "--out", "x.jsonl"]) == 2
     assert (logger.level, list(logger.handlers)) == before
+
+
+def test_sigterm_mid_pull_leaves_the_target_untouched_and_exits_143(
+    plugin: Path, tmp_path: Path
+) -> None:
+    """What a scheduler's timeout or ``docker stop`` sends: the partial file goes, as on Ctrl-C."""
+    import os
+    import signal
+    import time
+
+    srv, _ = fake.serve(fake.make_records(400), faults=FaultPlan(latency=0.1))
+    target = tmp_path / "out.jsonl"
+    target.write_text("previous\n")
+    env = {
+        "PYTHONPATH": f"{plugin}:{Path(fake.__file__).parent}",
+        "PATH": "/usr/bin:/bin",
+        "FAKE_PASSWORD": fake.PASSWORD,
+    }
+    with srv:
+        args = pull_args(srv.url, "--out", str(target), "--no-progress")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "itsm_bridge", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob(".out.jsonl.*.part")) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+        time.sleep(0.3)  # some pages written to the temporary file
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "terminated" in err
+    assert target.read_text() == "previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]
+
+
+def test_an_output_file_keeps_its_mode_and_a_new_one_gets_the_umask(
+    server: Server, tmp_path: Path
+) -> None:
+    """mkstemp would make every export 0600: a loader running as another user could not read
+    it."""
+    import os
+    import stat
+
+    srv, _ = server
+    kept = tmp_path / "kept.jsonl"
+    kept.write_text("")
+    kept.chmod(0o640)
+    assert cli.main(pull_args(srv.url, "--out", str(kept))) == 5  # 2 records quarantined
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640
+    previous = os.umask(0o022)
+    try:
+        fresh = tmp_path / "fresh.jsonl"
+        assert cli.main(pull_args(srv.url, "--out", str(fresh))) == 5
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o644

@@ -361,10 +361,19 @@ def test_fetch_pages_loop(fake_time: FakeTime) -> None:
     assert pages[0].response.status == 200
 
 
-def test_fetch_pages_refuses_a_non_list(fake_time: FakeTime) -> None:
+@pytest.mark.parametrize(
+    ("body", "found"),
+    [
+        ({"result": {"not": "a list"}}, "got dict"),
+        # an error object answered with status 200 is not an empty, final page
+        ({"errorMessages": ["try later"], "errors": {}}, "keys: errorMessages, errors"),
+        ([], "the answer is list"),
+    ],
+)
+def test_fetch_pages_refuses_a_non_list(fake_time: FakeTime, body: object, found: str) -> None:
     base = "https://acme.example.test"
     with responses.RequestsMock() as mock:
-        mock.get(f"{base}/api/items", json={"result": {"not": "a list"}})
+        mock.get(f"{base}/api/items", json=body)
         t = Transport(base, sleep=fake_time.sleep, clock=fake_time.monotonic)
         with pytest.raises(ResponseFormatError, match="expected a list at 'result'") as caught:
             list(
@@ -377,3 +386,5 @@ def test_fetch_pages_refuses_a_non_list(fake_time: FakeTime) -> None:
                 )
             )
     assert "endpoint=items" in str(caught.value)
+    assert found in str(caught.value)
+    assert "try later" not in str(caught.value)

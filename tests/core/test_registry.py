@@ -36,13 +36,16 @@ def test_it_is_used_exactly_like_a_built_in() -> None:
         )
         with conn:
             pulled = list(conn.pull(kinds=["incident"]))
+            url = sandbox.url
             since = sorted(i.updated for i in items)[10]
             recent = list(conn.pull(kinds=[ib.Kind.INCIDENT], since=since.isoformat()))
             report = conn.report()
     assert sorted(i.key for i in pulled) == sorted(i.number for i in items)
     assert {i.key for i in recent} == {i.number for i in items if i.updated >= since}
     assert all(i.team is not None and i.team.startswith("acme/") for i in pulled)
-    assert all(i.id.startswith("127.0.0.1:") for i in pulled)  # source defaults to the host
+    # the source defaults to the host and port: "127.0.0.1_PORT:<native id>"
+    port = url.rsplit(":", 1)[-1].strip("/")
+    assert all(i.id.startswith(f"127.0.0.1_{port}:") for i in pulled)
     assert report["records"] == 30 + len(recent)
     assert report["requests"] >= 5  # 30 records in pages of 7
 
@@ -119,6 +122,9 @@ def test_parse_kinds() -> None:
         ib.ConfigurationError, match="cannot pull 'change'; it has: incident, project"
     ):
         parse_kinds(["change"], supported)
+    # One kind alone, as a string or a Kind (both are str: never read letter by letter).
+    assert parse_kinds("incident", supported) == [ib.Kind.INCIDENT]
+    assert parse_kinds(ib.Kind.PROJECT, supported) == [ib.Kind.PROJECT]
 
 
 def test_parse_since() -> None:
@@ -126,7 +132,9 @@ def test_parse_since() -> None:
     assert parse_since("2026-03-01T10:00:00+0530") == datetime(2026, 3, 1, 4, 30, tzinfo=UTC)
     aware = datetime(2026, 3, 1, 10, tzinfo=UTC) + timedelta(seconds=1)
     assert parse_since(aware) == aware
-    with pytest.raises(ib.ConfigurationError, match="--since"):
+    with pytest.raises(ib.ConfigurationError, match=r"^since: "):
         parse_since("last tuesday")
+    with pytest.raises(ib.ConfigurationError, match="not int"):
+        parse_since(1_700_000_000)  # type: ignore[arg-type]
     with pytest.raises(ib.ConfigurationError, match="timezone-aware"):
         parse_since(datetime(2026, 3, 1))

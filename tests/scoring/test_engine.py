@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import itsm_bridge as ib
+from itsm_bridge.errors import DataError
 from itsm_bridge.schema import Label, ScoredItem, Verdict
-from itsm_bridge.scoring import RuleSet, Scorer, Thresholds, score
+from itsm_bridge.scoring import RuleSet, Scorer, Thresholds, record_to_item, score
 
 from .conftest import make_item
 
@@ -302,3 +303,16 @@ def test_strong_own_evidence_fades_the_inheritance() -> None:
     assert "faded" in inherited["C2"].evidence
     assert inherited["C3"] is None  # own evidence beyond strong_evidence: no inheritance
     assert scored["C3"].label is Label.INWARD
+
+
+def test_score_takes_plain_records_as_the_score_command_reads_them() -> None:
+    records = [{"title": "Launch the loyalty programme for store customers"}, {"title": "x"}]
+    scored = list(ib.score(records))
+    assert [s.title for s in scored] == [r["title"] for r in records]
+    assert scored[0].scoring.label is Label.BUSINESS
+    items = [record_to_item(r, position=n) for n, r in enumerate(records, start=1)]
+    assert [s.scoring for s in scored] == [s.scoring for s in ib.score(items)]
+    with pytest.raises(DataError, match="no title"):
+        list(ib.score([{"key": "X-1"}]))
+    with pytest.raises(TypeError, match="item 2 is a str"):
+        list(ib.score([records[0], "Upgrade the firewall"]))  # type: ignore[list-item]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from itsm_bridge.errors import DataError
+from itsm_bridge.errors import ConfigurationError, DataError
 from itsm_bridge.schema import EffortSource, Kind, Label, Status
 from itsm_bridge.scoring import (
     Scorer,
@@ -59,7 +59,50 @@ def test_known_fields_are_kept_and_bad_values_are_not_fatal() -> None:
     assert item.effort_hours == 2.5
     assert item.effort_source is EffortSource.MEASURED
     assert item.priority is None
+    assert item.extra["priority_input"] == 9  # kept where a reader finds it, not dropped
     assert item.extra["investment"] == {"portfolio_category": "grow"}
+
+
+@pytest.mark.parametrize(
+    ("given", "priority", "effort", "kept"),
+    [
+        ({"priority": "2", "effort_hours": " 3.5 "}, 2, 3.5, {}),
+        ({"priority": 2.0, "effort_hours": 0}, 2, 0.0, {}),
+        (
+            {"priority": "high", "effort_hours": -2},
+            None,
+            None,
+            {"priority_input": "high", "effort_hours_input": -2},
+        ),
+        (
+            {"priority": True, "effort_hours": "NaN"},
+            None,
+            None,
+            {"priority_input": True, "effort_hours_input": "NaN"},
+        ),
+        ({"priority": "", "effort_hours": None}, None, None, {}),
+    ],
+)
+def test_numbers_as_text_are_read_and_unusable_ones_kept_in_extra(
+    given: dict[str, object], priority: int | None, effort: float | None, kept: dict[str, object]
+) -> None:
+    item = record_to_item({"title": "x", **given})
+    assert (item.priority, item.effort_hours) == (priority, effort)
+    assert {k: v for k, v in item.extra.items() if k.endswith("_input")} == kept
+
+
+def test_input_files_are_utf8_with_an_optional_bom_and_errors_name_the_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "excel.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"title": "Caf\xc3\xa9"}\n{"title": "ok"}\n')
+    assert [r["title"] for r in read_records(path)] == ["Café", "ok"]
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(b'{"title": "ok"}\n{"title": "Caf\xe9"}\n')
+    with pytest.raises(DataError, match=r"latin\.jsonl:2: not UTF-8 \(byte 0xe9 at column 15\)"):
+        list(read_records(latin))
+    with pytest.raises(ConfigurationError, match="cannot read"):
+        list(read_records(tmp_path / "missing.jsonl"))
 
 
 def test_unknown_kind_is_kept_in_extra() -> None:
@@ -72,7 +115,7 @@ def test_missing_title_names_the_line(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", [{"title": "ok"}, {"key": "X-1"}])
     with pytest.raises(DataError, match="no title") as info:
         list(records_to_items(read_records(path)))
-    assert "line 2" in str(info.value)
+    assert "in.jsonl:2" in str(info.value)  # the file and the line, not the record's index
 
 
 def test_broken_json_names_file_and_line(tmp_path: Path) -> None:
@@ -97,6 +140,7 @@ def test_score_records_keeps_input_fields_and_adds_scoring(tmp_path: Path) -> No
     assert [r["key"] for r in out] == ["T1", "P1"]
     assert out[0]["custom"] == [1, 2]
     assert "__line__" not in out[0]
+    assert "__file__" not in out[0]
     assert out[0]["scoring"]["label"] == "business-facing"  # inherited from P1, given later
     assert out[0]["scoring"]["reasons"][0]["rule"] == "parent.inherit"
     json.dumps(out)

@@ -501,3 +501,29 @@ def test_atlassian_oauth_helper_speaks_json_to_the_token_endpoint(
         assert len(list(conn.pull(kinds=["project", "task"]))) > 0
         assert creds.grants == 1
     assert saved[0].refresh_token in creds.refresh_tokens
+
+
+@pytest.mark.parametrize("deployment", ["Cloud", "Server"])
+def test_an_error_object_answered_with_200_is_not_an_empty_page(deployment: str) -> None:
+    """A search answered 200 with ``errorMessages`` and no ``issues`` (a proxy, a plugin, a
+    site in trouble) fails loudly: read as an empty final page it would end the pull with
+    nothing and call it complete."""
+    import responses
+
+    base = "https://jira.example.com"
+    api = "3" if deployment == "Cloud" else "2"
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        info = {"deploymentType": deployment, "serverTime": "2026-01-05T10:00:00.000+0000"}
+        for version in ("2", "3"):
+            prefix = f"{base}/rest/api/{version}"
+            mock.get(f"{prefix}/serverInfo", json=info)
+            mock.get(f"{prefix}/myself", json={"timeZone": "UTC"})
+            mock.get(f"{prefix}/field", json=[])
+            mock.get(f"{prefix}/issuetype", json=[{"id": "1", "name": "Task"}])
+        error = {"errorMessages": ["Search is temporarily unavailable"], "errors": {}}
+        for path in ("search", "search/jql", "search/approximate-count"):
+            mock.post(f"{base}/rest/api/{api}/{path}", json=error)
+        conn = ib.connect("jira", base, lag_seconds=0)
+        with pytest.raises(ib.ResponseFormatError, match="errorMessages") as caught:
+            list(conn.pull(kinds=["task"]))
+    assert "endpoint=search" in str(caught.value)

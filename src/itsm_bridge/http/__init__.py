@@ -22,6 +22,7 @@ from itsm_bridge.http.paginators import (
     Paginator,
     TokenPaginator,
     dig,
+    shape_of,
 )
 from itsm_bridge.http.redaction import redact_headers, redact_text, redact_url, register_secret
 from itsm_bridge.http.transport import HttpResponse, RetryPolicy, Transport, TransportStats
@@ -74,8 +75,9 @@ def fetch_pages(
     """The paging loop: send, extract records, ask the paginator for the next request.
 
     ``records_path`` is where the list of records sits in the body (``"result"``,
-    ``"issues"``; ``None`` for a bare list). A missing list is an empty page; anything else is a
-    :class:`ResponseFormatError`, never an empty page by accident.
+    ``"issues"``; ``None`` for a bare list). Anything but a list there, a missing one included
+    (an error object answered with status 200), is a :class:`ResponseFormatError`, never an
+    empty page by accident: an empty page is ``[]``.
     """
     current: PageRequest | None = paginator.first(request)
     while current is not None:
@@ -87,11 +89,9 @@ def fetch_pages(
             endpoint=endpoint,
         )
         records = dig(response.data, records_path)
-        if records is None:
-            records = []
         if not isinstance(records, list):
             raise ResponseFormatError(
-                f"expected a list at {records_path!r}, got {type(records).__name__}",
+                f"expected a list at {records_path!r}, got {shape_of(response.data, records)}",
                 context=RequestContext(
                     connector=transport.connector,
                     endpoint=endpoint,

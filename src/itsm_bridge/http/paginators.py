@@ -26,6 +26,7 @@ __all__ = [
     "Paginator",
     "TokenPaginator",
     "dig",
+    "shape_of",
 ]
 
 
@@ -55,6 +56,18 @@ def dig(data: Any, path: str | Sequence[str] | None) -> Any:
             return None
         data = data.get(step)
     return data
+
+
+def shape_of(body: Any, found: Any) -> str:
+    """What was found where a list of records should be, for an error message: its type, or
+    when nothing was there, the keys the answer has instead (an error object, say), never the
+    values."""
+    if found is not None:
+        return type(found).__name__
+    if isinstance(body, Mapping):
+        keys = [str(k) for k in list(body)[:8]]
+        return f"nothing (the answer's keys: {', '.join(keys) or 'none'})"
+    return f"nothing (the answer is {type(body).__name__})"
 
 
 class Paginator(Protocol):

@@ -59,6 +59,7 @@ from itsm_bridge.errors import (
     ConfigurationError,
     EndpointNotFoundError,
     InsecureTransportError,
+    ItsmBridgeError,
     PermissionDeniedError,
     RateLimitedError,
     RequestContext,
@@ -174,6 +175,7 @@ class Transport:
         *,
         auth: requests.auth.AuthBase | None = None,
         connector: str | None = None,
+        source: str | None = None,
         timeout: tuple[float, float] = (10.0, 60.0),
         retry: RetryPolicy | None = None,
         governor: RateGovernor | None = None,
@@ -213,6 +215,7 @@ class Transport:
             )
         self.base_url = base_url.rstrip("/") + "/"
         self.connector = connector
+        self.source = source  # named by every error it raises
         self.timeout = timeout
         self.policy = retry or RetryPolicy()
         if governor is None and (sleep is not time.sleep or clock is not time.monotonic):
@@ -351,7 +354,12 @@ class Transport:
                         decode=decode,
                     )  # fmt: skip
         except _Retryable as spent:
+            if isinstance(spent.error, ItsmBridgeError):
+                spent.error.named(self.source)
             raise spent.error from None
+        except ItsmBridgeError as exc:
+            exc.named(self.source)
+            raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _before_sleep(self, state: RetryCallState) -> None:
@@ -545,7 +553,13 @@ class Transport:
             return response.data
         if not body or body.isspace():
             return None
-        return self._loads(body, response.status, response.headers, "GET", response.url, endpoint)
+        try:
+            return self._loads(
+                body, response.status, response.headers, "GET", response.url, endpoint
+            )
+        except ItsmBridgeError as exc:
+            exc.named(self.source)
+            raise
 
     def _check_json_body(
         self,
@@ -559,8 +573,11 @@ class Transport:
         content_type = response.headers.get("Content-Type", "").lower()
         looks_html = _MARKUP.match(body) is not None
         if "html" in content_type or "xml" in content_type or looks_html:
+            what = content_type or "an untyped body"
+            if looks_html and "html" not in content_type and "xml" not in content_type:
+                what = f"an HTML page labelled {content_type or 'with no type'}"
             raise ResponseFormatError(
-                f"expected JSON but got {content_type or 'an untyped body'} (status "
+                f"expected JSON but got {what} (status "
                 f"{response.status_code}): a login page, a hibernating instance or a proxy "
                 f"answered instead of the API at {redact_url(url)}",
                 context=self._context(

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from itsm_bridge.schema import Label, ScoredItem, Verdict, WorkItem
 from itsm_bridge.scoring._compiled import Compiled
 from itsm_bridge.scoring._evidence import Evidence, Own, attach, scored
+from itsm_bridge.scoring.records import record_to_item
 from itsm_bridge.scoring.rules import RuleSet
 
 if TYPE_CHECKING:
@@ -168,15 +169,20 @@ class Scorer:
     # -- batches -------------------------------------------------------------------------------
 
     def score(
-        self, items: Iterable[WorkItem], *, parents: Mapping[str, Verdict | float] | None = None
+        self,
+        items: Iterable[WorkItem | Mapping[str, Any]],
+        *,
+        parents: Mapping[str, Verdict | float] | None = None,
     ) -> Iterator[ScoredItem]:
         """Score a stream of items in input order, resolving parent inheritance over the batch.
 
-        A child whose parent comes later in the stream is held back until the parent is scored
-        (so memory grows only with such children). ``parents`` supplies verdicts for parents
-        that are not in the batch (from a store); they are used only when the batch lacks them.
+        Items are WorkItems, or plain records (mappings with at least a ``title``, read as the
+        ``score`` command reads its input lines). A child whose parent comes later in the
+        stream is held back until the parent is scored (so memory grows only with such
+        children). ``parents`` supplies verdicts for parents that are not in the batch (from a
+        store); they are used only when the batch lacks them.
         """
-        yield from self._resolve(zip(itertools.repeat(None), items), parents, scored)
+        yield from self._resolve(zip(itertools.repeat(None), _work_items(items)), parents, scored)
 
     def score_pairs(
         self,
@@ -324,6 +330,20 @@ class Scorer:
         return parent if parent and parent != item.key else None
 
 
+def _work_items(items: Iterable[WorkItem | Mapping[str, Any]]) -> Iterator[WorkItem]:
+    """The items as WorkItems: records (mappings) converted, anything else refused by name."""
+    for position, item in enumerate(items, start=1):
+        if isinstance(item, WorkItem):
+            yield item
+        elif isinstance(item, Mapping):
+            yield record_to_item(item, position=position)
+        else:
+            raise TypeError(
+                f"item {position} is a {type(item).__name__}: score takes WorkItems or records "
+                "(mappings with at least a 'title')"
+            )
+
+
 class _Held:
     """Items held back to keep the input order, in parallel lists from position ``head`` on.
 
@@ -361,7 +381,7 @@ class _Held:
 
 
 def score(
-    items: Iterable[WorkItem],
+    items: Iterable[WorkItem | Mapping[str, Any]],
     rules: RuleSet | str | Path | None = None,
     model: TextModel | None = None,
     *,
@@ -369,6 +389,8 @@ def score(
     parents: Mapping[str, Verdict | float] | None = None,
 ) -> Iterator[ScoredItem]:
     """Score work items: ``ib.score(items)`` with the default rules, or your own and a model.
+
+    ``items`` are WorkItems or plain records with at least a ``title`` (see :meth:`Scorer.score`).
 
     ``rules`` may be a :class:`RuleSet` or the path of a rules file extending the defaults.
     Items come back in input order, as :class:`~itsm_bridge.schema.ScoredItem`.

@@ -20,7 +20,7 @@ from itsm_bridge.report.effort import effort_of, parents_with_children
 from itsm_bridge.schema import Label, ScoredItem, WorkItem
 from itsm_bridge.scoring.engine import Scorer
 from itsm_bridge.scoring.model import TextModel, TrainingParams
-from itsm_bridge.scoring.records import parse_label, record_to_item
+from itsm_bridge.scoring.records import location, parse_label, record_to_item
 
 __all__ = ["Evaluation", "evaluate", "load_model", "train", "uncertain"]
 
@@ -46,13 +46,17 @@ def _labelled(
             item, label = row, row.get("label")
         else:
             raise DataError("labelled data must be records with a 'label', or (item, label) pairs")
+        where = location(row, position) if isinstance(row, Mapping) else f"item {position}"
         if isinstance(item, Mapping):
             item = record_to_item(item, position=position)
         if not isinstance(item, WorkItem):
             raise DataError(f"item {position} is not a work item or record")
-        parsed = parse_label(label)
+        try:
+            parsed = parse_label(label)
+        except DataError as exc:
+            raise DataError(exc.message, record=where) from None
         if parsed is None:
-            raise DataError("labelled item has no label", record=item.key)
+            raise DataError("labelled item has no label", record=where)
         items.append(item)
         truth.append(parsed)
     return items, truth

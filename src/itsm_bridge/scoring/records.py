@@ -10,16 +10,24 @@ with an error naming the file and the line.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from itsm_bridge import _json
-from itsm_bridge.errors import DataError
+from itsm_bridge.errors import ConfigurationError, DataError
 from itsm_bridge.schema import EffortSource, Kind, Label, Status, WorkItem
 
-__all__ = ["parse_label", "read_records", "record_to_item", "records_to_items", "score_records"]
+__all__ = [
+    "location",
+    "parse_label",
+    "read_records",
+    "record_to_item",
+    "records_to_items",
+    "score_records",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LABEL_ALIASES = {
@@ -39,30 +47,52 @@ _STATUS_ALIASES = {s.value: s for s in Status} | {
     "canceled": Status.CANCELLED,
 }
 _LIST_FIELDS = ("labels",)
+_WHERE = ("__line__", "__file__")  # where read_records found a record (not passed on)
 _DATETIME_FIELDS = ("created_at", "updated_at", "resolved_at")
 
 
 def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
-    """JSON objects from a JSONL file, one per non-blank line (``-`` is not special here)."""
+    """JSON objects from a UTF-8 JSONL file, one per non-blank line (``-`` is not special here).
+
+    A byte order mark at the start (spreadsheet exports write one) is allowed. Each record
+    remembers where it came from (``__file__``, ``__line__``), for errors that name the line.
+    """
     file = Path(path)
     try:
-        handle = file.open(encoding="utf-8")
+        handle = file.open("rb")
     except OSError as exc:
-        raise DataError(f"{file}: cannot read: {exc.strerror}") from None
+        raise ConfigurationError(f"{file}: cannot read: {exc.strerror}") from None
     with handle:
-        for number, line in enumerate(handle, start=1):
+        for number, raw in enumerate(handle, start=1):
+            where = f"{file}:{number}"
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{where}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1});"
+                    " save the file as UTF-8",
+                    record=where,
+                ) from None
             if not line.strip():
                 continue
             try:
                 record = _json.loads(line)
             except ValueError as exc:
-                raise DataError(
-                    f"{file}:{number}: not valid JSON: {exc}", record=f"line {number}"
-                ) from None
+                raise DataError(f"{where}: not valid JSON: {exc}", record=where) from None
             if not isinstance(record, dict):
-                raise DataError(f"{file}:{number}: expected a JSON object", record=f"line {number}")
+                raise DataError(f"{where}: expected a JSON object", record=where)
             record.setdefault("__line__", number)
+            record.setdefault("__file__", str(file))
             yield record
+
+
+def location(record: Mapping[str, Any], position: int | None = None) -> str | None:
+    """Where a record came from: ``file:line`` when read from a file, else its position."""
+    line = record.get("__line__", position)
+    if line is None:
+        return None
+    file = record.get("__file__")
+    return f"{file}:{line}" if file else f"line {line}"
 
 
 def parse_label(value: Any) -> Label | None:
@@ -82,7 +112,7 @@ def parse_label(value: Any) -> Label | None:
 def record_to_item(record: Mapping[str, Any], *, position: int | None = None) -> WorkItem:
     """A WorkItem from a lenient record; only ``title`` is required."""
     line = record.get("__line__", position)
-    where = f"line {line}" if line is not None else None
+    where = location(record, position)
     title = record.get("title")
     if not isinstance(title, str):
         raise DataError("record has no title (the one required field)", record=where)
@@ -122,17 +152,21 @@ def record_to_item(record: Mapping[str, Any], *, position: int | None = None) ->
         data["labels"] = tuple(str(v) for v in labels)
     elif isinstance(labels, str) and labels:
         data["labels"] = tuple(v.strip() for v in labels.split(",") if v.strip())
-    priority = record.get("priority")
-    if isinstance(priority, int) and not isinstance(priority, bool) and 1 <= priority <= 5:
-        data["priority"] = priority
-    effort = record.get("effort_hours")
-    if isinstance(effort, (int, float)) and not isinstance(effort, bool) and effort >= 0:
+    priority = _number(record.get("priority"))
+    if priority is not None and priority in range(1, 6):
+        data["priority"] = int(priority)
+    elif _given(record.get("priority")):
+        extra["priority_input"] = record.get("priority")
+    effort = _number(record.get("effort_hours"))
+    if effort is not None and effort >= 0:
         data["effort_hours"] = float(effort)
         source_value = record.get("effort_source")
         try:
             data["effort_source"] = EffortSource(source_value or "measured")
         except ValueError:
             data["effort_source"] = EffortSource.MEASURED
+    elif _given(record.get("effort_hours")):
+        extra["effort_hours_input"] = record.get("effort_hours")
     for name in _DATETIME_FIELDS:
         value = record.get(name)
         if value is None or value == "":
@@ -156,6 +190,24 @@ def _parse_time(value: Any) -> datetime:
             raise ValueError("naive datetime")
         return value.astimezone(UTC)
     return parse_datetime(str(value))
+
+
+def _number(value: Any) -> float | None:
+    """A finite number from a number or a numeric string (``"3"``, ``" 2.5 "``), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _given(value: Any) -> bool:
+    return value is not None and value != ""
 
 
 def _text(value: Any) -> str | None:
@@ -189,6 +241,6 @@ def score_records(
             yield record, record_to_item(record, position=position)
 
     for record, _item, verdict in active.score_pairs(pairs()):
-        out = {k: v for k, v in record.items() if k != "__line__"}
+        out = {k: v for k, v in record.items() if k not in _WHERE}
         out["scoring"] = verdict.model_dump(mode="json")
         yield out

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from itsm_bridge.connector import Connector, Cursor, parse_kinds, parse_since
+from itsm_bridge.errors import ItsmBridgeError
 from itsm_bridge.schema import Kind
 from itsm_bridge.sync.result import KindReport, SyncProgress, SyncResult
 from itsm_bridge.sync.store import Store
@@ -91,6 +92,8 @@ def run_sync(
                     _census(conn, db, kind, result)
             result.status = "ok"
         except BaseException as exc:
+            if isinstance(exc, ItsmBridgeError):
+                exc.named(conn.source)
             result.fail(exc)
             result.exception = exc
             log.error("sync of %s failed: %s", conn.source, exc)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
+import secrets
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -35,6 +35,7 @@ __all__ = [
 FORMATS = ("jsonl", "csv", "parquet")
 CSV_FIELDS: tuple[str, ...] = tuple(WorkItem.model_fields)
 SCORING_FIELDS = ("label", "p_business", "reasons")
+_O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation below the text layer
 
 
 @contextlib.contextmanager
@@ -50,7 +51,7 @@ def atomic_output(path: str | os.PathLike[str], *, binary: bool = False) -> Iter
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     try:
-        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=directory)
+        fd, temp = _temporary_sibling(target, directory)
     except OSError as exc:
         raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from None
     try:
@@ -71,6 +72,31 @@ def atomic_output(path: str | os.PathLike[str], *, binary: bool = False) -> Iter
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+def _temporary_sibling(target: Path, directory: Path) -> tuple[int, str]:
+    """A new file beside ``target`` with the mode the target will keep: its own when it exists,
+    else what the umask gives any new file (``mkstemp`` would make it 0600, and a loader running
+    as another user could no longer read the export)."""
+    try:
+        mode = target.stat().st_mode & 0o7777
+    except OSError:
+        mode = None
+    for _ in range(100):
+        temp = directory / f".{target.name}.{secrets.token_hex(4)}.part"
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+        except FileExistsError:
+            continue
+        if mode is not None:
+            try:
+                os.chmod(temp, mode)
+            except OSError:
+                os.close(fd)
+                os.unlink(temp)
+                raise
+        return fd, str(temp)
+    raise FileExistsError(f"no free temporary name beside {target}")
 
 
 def _line(item: WorkItem) -> str:

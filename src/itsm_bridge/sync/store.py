@@ -440,6 +440,19 @@ class Store:
         host = socket.gethostname()
         pid = os.getpid()
         with self._write(f"the start of a run of {source}") as db:
+            other = db.execute(
+                "SELECT connector FROM runs WHERE source = ? AND connector <> ? LIMIT 1",
+                (source, connector),
+            ).fetchone()
+            if other is not None:
+                # Its cursors and ids belong to the other platform: sharing them would skip
+                # every record older than that platform's cursor, without a word.
+                raise StoreError(
+                    f"the source name {source!r} belongs to a {other[0]} source in this store, "
+                    f"not to {connector}: give this one another name (source=... in "
+                    "ib.connect, --source on the command line)",
+                    source=source,
+                )
             for run_id, run_pid in db.execute(
                 "SELECT id, pid FROM runs WHERE source = ? AND status = 'running' AND host = ?",
                 (source, host),

@@ -39,7 +39,7 @@ from itsm_bridge import IncompletePullError, PageRequest, ResponseFormatError
 from itsm_bridge._idset import IdSet
 from itsm_bridge._time import from_epoch_ms, to_epoch_ms
 from itsm_bridge.errors import RequestContext
-from itsm_bridge.http import HttpResponse, Paginator, Transport
+from itsm_bridge.http import HttpResponse, Paginator, Transport, shape_of
 from itsm_bridge_jira.deployment import Deployment
 from itsm_bridge_jira.seen import id_key, id_set
 from itsm_bridge_jira.window import MAX_RESTARTS, search_request, updated_of
@@ -240,11 +240,9 @@ class Scan:
         """Take one page of ``rng``; ``None`` when it was dropped (its query restarts)."""
         data = response.data if isinstance(response.data, Mapping) else {}
         raw = data.get("issues")
-        if raw is None:
-            raw = []
-        if not isinstance(raw, list):
+        if not isinstance(raw, list):  # missing too: an error object answered with status 200
             raise ResponseFormatError(
-                f"expected a list at 'issues', got {type(raw).__name__}",
+                f"expected a list at 'issues', got {shape_of(response.data, raw)}",
                 context=RequestContext(
                     connector=self.transport.connector,
                     endpoint="search",

@@ -180,7 +180,7 @@ class TableApi:
 
     def result_list(self, table: str, response: HttpResponse) -> list[dict[str, Any]]:
         body = getattr(response, "body", None)  # (a test double may build its own responses)
-        data = response.data if body is None else self.transport.decode(response)
+        data = response.data if body is None else self.transport.decode(response, endpoint=table)
         result = data.get("result") if isinstance(data, dict) else None
         if not isinstance(result, list):
             raise ResponseFormatError(
