@@ -174,9 +174,18 @@ def _pull_into_store(args: argparse.Namespace, out: _Out, conn: Any) -> int:
     return result.exit_code
 
 
+def _one_stdout(args: argparse.Namespace, out: _Out) -> None:
+    """``--out -`` and ``--json`` both claim stdout: refuse the pair before any work."""
+    if out.as_json and getattr(args, "out", None) == "-":
+        raise ConfigurationError(
+            "--out - writes the output to stdout, where --json puts its report: use one of them"
+        )
+
+
 def _pull_to_file(args: argparse.Namespace, out: _Out, conn: Any) -> int:
     from itsm_bridge.sync.exports import write_items
 
+    _one_stdout(args, out)
     rejects: list[Reject] = []
     items = conn.pull(kinds=args.kind or None, since=args.since, on_reject=rejects.append)
     count = write_items(items, args.out, args.format)
@@ -280,7 +289,7 @@ def _scored_stream(args: argparse.Namespace) -> Iterable[ScoredItem]:
         from itsm_bridge.sync import Store
         from itsm_bridge.sync.verdicts import update_verdicts
 
-        with Store(args.store) as store:
+        with Store(args.store, create=False) as store:
             update_verdicts(store, scorer)
             yield from store.scored_items(scorer.version)
         return
@@ -300,7 +309,7 @@ def cmd_score(args: argparse.Namespace, out: _Out) -> int:
         from itsm_bridge.sync import Store
         from itsm_bridge.sync.verdicts import update_verdicts
 
-        with Store(args.store) as store:
+        with Store(args.store, create=False) as store:
             scored = update_verdicts(store, scorer, force=args.force)
             written = store.export(args.out, ruleset=scorer.version) if args.out else None
         out.note(
@@ -315,6 +324,7 @@ def cmd_score(args: argparse.Namespace, out: _Out) -> int:
     from itsm_bridge.scoring import read_records, score_records
     from itsm_bridge.sync.exports import atomic_output
 
+    _one_stdout(args, out)
     count = 0
     with atomic_output(args.out) as handle:
         for line in score_records(read_records(args.input), scorer):
@@ -330,6 +340,11 @@ def cmd_report(args: argparse.Namespace, out: _Out) -> int:
 
     if bool(args.input) == bool(args.store):
         raise ConfigurationError("report needs exactly one of INPUT.jsonl or --store DB")
+    _one_stdout(args, out)
+    if args.json and args.format not in ("table", "json") and not args.out:
+        raise ConfigurationError(
+            f"--json prints the report as JSON on stdout; a {args.format} report needs --out FILE"
+        )
     fmt = "json" if args.json and args.format == "table" else args.format
     report = build_report(_scored_stream(args), by=args.by or ["month"])
     text = render(report, fmt)
@@ -339,6 +354,7 @@ def cmd_report(args: argparse.Namespace, out: _Out) -> int:
         with atomic_output(args.out) as handle:
             handle.write(text)
         out.note(f"{fmt} report written to {args.out}")
+        out.json({"out": args.out, "format": fmt})
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
@@ -370,7 +386,8 @@ def cmd_export(args: argparse.Namespace, out: _Out) -> int:
     from itsm_bridge.sync import Store
     from itsm_bridge.sync.verdicts import update_verdicts
 
-    with Store(args.store) as store:
+    _one_stdout(args, out)
+    with Store(args.store, create=False) as store:
         ruleset = None
         if args.scored:
             scorer = _scorer_from_args(args)
@@ -387,7 +404,7 @@ def cmd_export(args: argparse.Namespace, out: _Out) -> int:
 def cmd_runs(args: argparse.Namespace, out: _Out) -> int:
     from itsm_bridge.sync import Store
 
-    with Store(args.store) as store:
+    with Store(args.store, create=False) as store:
         runs = store.runs(source=args.source, limit=args.limit)
     out.json([r.__dict__ for r in runs])
     for r in runs:
@@ -404,7 +421,7 @@ def cmd_runs(args: argparse.Namespace, out: _Out) -> int:
 def cmd_quarantine(args: argparse.Namespace, out: _Out) -> int:
     from itsm_bridge.sync import Store
 
-    with Store(args.store) as store:
+    with Store(args.store, create=False) as store:
         records = list(store.quarantined(args.source))
     out.json([r.__dict__ for r in records])
     for r in records:
@@ -784,7 +801,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version (0) and usage errors (2)
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+        usage = int(exc.code or 0) if not isinstance(exc.code, str) else 2
+        if usage and "--json" in (sys.argv[1:] if argv is None else argv):
+            # argparse said what was wrong on stderr; stdout still carries one JSON document
+            error = "usage error: see the message above on stderr, or --help"
+            print(json.dumps({"error": error, "error_type": "UsageError", "exit_code": usage}))
+        return usage
     out = _Out(bool(getattr(args, "json", False)))
     restore: Callable[[], None] | None = None
     terminate = _on_sigterm() if argv is None else None

@@ -403,3 +403,43 @@ def test_an_output_file_keeps_its_mode_and_a_new_one_gets_the_umask(
     finally:
         os.umask(previous)
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
+
+
+def test_read_only_commands_refuse_a_store_that_is_not_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped --store would otherwise be created empty and reported on, exit 0."""
+    typo = str(tmp_path / "itsm.bd")
+    for args in (
+        ["report", "--store", typo],
+        ["export", "--store", typo, "--out", str(tmp_path / "x.jsonl")],
+        ["runs", "--store", typo],
+        ["quarantine", "--store", typo],
+        ["score", "--store", typo],
+    ):
+        assert cli.main([*args, "--json"]) == 6, args
+        assert "no store at" in json.loads(capsys.readouterr().out)["error"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_json_stdout_is_always_one_document(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    srv, _ = server
+    db = str(tmp_path / "s.db")
+    cli.main(pull_args(srv.url, "--store", db))
+    capsys.readouterr()
+    # --out - and --json both want stdout: refused before any work
+    assert cli.main([*pull_args(srv.url, "--out", "-"), "--json"]) == 2
+    assert "use one of them" in json.loads(capsys.readouterr().out)["error"]
+    # a CSV or HTML report cannot be the JSON document; with --out the document says where
+    assert cli.main(["report", "--store", db, "--format", "csv", "--json"]) == 2
+    assert "needs --out" in json.loads(capsys.readouterr().out)["error"]
+    out = tmp_path / "r.html"
+    assert cli.main(["report", "--store", db, "--format", "html", "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"out": str(out), "format": "html"}
+    # a usage error under --json: the message on stderr, a JSON document on stdout
+    assert cli.main(["pull", "fake", "--bogus", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["exit_code"] == 2
+    assert "required: --url" in captured.err

@@ -118,16 +118,27 @@ def _pid_alive(pid: int) -> bool:
 
 
 class Store:
-    """A SQLite store at ``path`` (created and migrated to the latest schema on open).
+    """A SQLite store at ``path`` (created and migrated to the latest schema on open;
+    ``create=False`` refuses a path where there is no store yet).
 
     Use it as a context manager, or call :meth:`close`. It is safe to share one ``Store`` between
     threads; several processes may read it while one writes.
     """
 
-    def __init__(self, path: str | os.PathLike[str] = "itsm.db", *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = "itsm.db",
+        *,
+        timeout: float = 30.0,
+        create: bool = True,
+    ) -> None:
         self.path = Path(path)
         if str(path) == ":memory:":
             raise StoreError("the store needs a file path (streaming reads open their own handle)")
+        if not create and not self.path.is_file():
+            # A reader given a mistyped path would otherwise create an empty store and report
+            # on nothing, without a word.
+            raise StoreError(f"no store at {self.path}: check the path (a pull or sync makes one)")
         self._timeout = timeout
         self._lock = threading.RLock()
         self._txn_delay = float(os.environ.get(_TXN_DELAY_ENV) or 0)
