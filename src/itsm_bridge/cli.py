@@ -294,11 +294,15 @@ def _scored_stream(args: argparse.Namespace) -> Iterable[ScoredItem]:
             yield from store.scored_items(scorer.version)
         return
     items = list(_input_items(args.input))
-    rescore = bool(args.rules or args.model) or not all(isinstance(i, ScoredItem) for i in items)
-    if rescore:
+    if args.rules or args.model:  # asked to re-score: every line gets a new verdict
         yield from scorer.score(items)
-    else:
+    elif all(isinstance(i, ScoredItem) for i in items):
         yield from (i for i in items if isinstance(i, ScoredItem))
+    else:
+        # Plain lines are scored over the whole batch (their parents may be any line); lines
+        # that carry a verdict keep it.
+        for given, fresh in zip(items, scorer.score(items), strict=True):
+            yield given if isinstance(given, ScoredItem) else fresh
 
 
 def cmd_score(args: argparse.Namespace, out: _Out) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from itsm_bridge.errors import InvalidOptionsError
-from itsm_bridge.report import DEFAULT_EFFORT_HOURS, build_report
+from itsm_bridge.report import DEFAULT_EFFORT_HOURS, build_report, render
 from itsm_bridge.report.stats import effective_n, linear_trend, wilson
 from itsm_bridge.schema import EffortSource, Kind, Label
 
@@ -166,3 +166,38 @@ def test_empty_input_gives_an_empty_report() -> None:
     assert report.total.count == 0
     assert report.total.hours == 0.0
     assert report.to_dict()["total"]["count"] == 0
+
+
+def test_the_trend_runs_on_calendar_months_not_on_months_with_work() -> None:
+    # January all inward, December all business: 100 points over 11 months, not over 1.
+    items = [scored("I", IN, 1.0, month=1), scored("B", B, 1.0, month=12)]
+    report = build_report(items, by=["month"])
+    trend = report.trend
+    assert trend.slope_points_per_month == pytest.approx(100 / 11)
+    assert trend.span_months == 12
+    assert trend.describe().endswith("over 12 months (2026-01 to 2026-12, 2 with work)")
+    # Across a year boundary the axis goes on: December to February is two months.
+    turn = build_report([scored("I", IN, 1.0, month=12, year=2025), scored("B", B, 1.0, month=2)])
+    assert turn.trend.slope_points_per_month == pytest.approx(50)
+    # The HTML chart keeps the empty months in their place.
+    html = render(report, "html")
+    chart = html[html.index('<svg id="chart-shares-over-time"') :]
+    chart = chart[: chart.index("</svg>")]
+    labels = [part.split("<", 1)[0] for part in chart.split('fill="#495057">')[1:]]
+    assert labels == [f"2026-{m:02d}" for m in range(1, 13)]  # January to December, in place
+
+
+def test_a_ratio_of_nothing_decided_is_not_a_number() -> None:
+    items = [scored("B", B, 5.0, kind="incident"), scored("P", U, 10.0, kind="project")]
+    report = build_report(items, by=["kind"])
+    project = next(g for g in report.breakdowns["kind"] if g.value == "project")
+    assert project.business_ratio is None
+    assert project.to_dict()["business_ratio"] is None
+    assert project.to_dict()["business_ratio_ci"] is None
+    assert "n/a" in render(report, "table")
+    assert "n/a" in render(report, "html")
+
+
+def test_a_numeric_string_estimate_counts_as_an_estimate() -> None:
+    item = scored("T", IN, None, extra={"estimate_hours": " 3 "})
+    assert build_report([item]).total.coverage[EffortSource.ESTIMATED.value] == 3.0

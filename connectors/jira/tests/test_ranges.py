@@ -314,9 +314,15 @@ def test_data_center_scan_records_a_rising_total_and_a_short_query() -> None:
     # an id of the first one: 151 promised, 148 distinct delivered.
     last = [issue(T0 + timedelta(hours=100 + i), 100 + i) for i in range(48)] + [page[0]]
     window.absorb(first, answer(last, total=151, startAt=100, maxResults=100))
+    # maxResults is a ceiling: a short page moves the offset by what arrived (149), not by 100,
+    # and the query goes on until its total or an empty page.
+    assert not first.done
+    assert window.request(first).json is not None
+    assert window.request(first).json["startAt"] == 149
+    window.absorb(first, answer([], total=151, startAt=149, maxResults=100))
     assert first.done
     assert window.rose
-    assert window.shortfall == 151 - 148
+    assert window.shortfall == 151 - 148  # the total promised, against the distinct ids
 
 
 class _Tamper:
@@ -388,3 +394,27 @@ def test_data_center_rising_total_falls_back_to_the_census(tasks: list[TruthItem
     (check,) = conn.report()["completeness"]
     assert check["ok"]
     assert check["expected"] == len(tasks)
+
+
+def test_data_center_pages_shorter_than_asked_skip_nothing(tasks: list[TruthItem]) -> None:
+    """``maxResults`` is a ceiling: a server may serve fewer issues than asked and still echo what
+    was asked. Offsets move by what arrived; moving them by the page size skipped the rest."""
+    with make_sandbox(tasks, deployment="datacenter") as sandbox:
+        conn = connect(sandbox, page_size=100)
+        original = conn.transport.request
+        halved = 0
+
+        def half_pages(method: str, path: str, **kw: Any) -> HttpResponse:
+            nonlocal halved
+            response = original(method, path, **kw)
+            data = response.data
+            if path.endswith("/search") and isinstance(data, dict) and len(data["issues"]) > 1:
+                data["issues"] = data["issues"][: len(data["issues"]) // 2]
+                halved += 1
+            return response
+
+        conn.transport.request = half_pages  # type: ignore[method-assign]
+        got = [i.key for i in conn.pull(kinds=["task"])]
+    assert halved > 3
+    assert sorted(got) == sorted(t.number for t in tasks)
+    assert conn.report()["census_found"] == 0  # nothing was missing for the census to find

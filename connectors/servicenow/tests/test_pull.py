@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from itertools import islice
+from pathlib import Path
 
 import pytest
 import requests
@@ -249,6 +250,37 @@ def test_without_the_aggregate_api_and_dictionary(sandbox: SandboxFactory) -> No
         list(connect(box, extra_fields={"sc_req_item": ["u_x"]}).pull_pages(Kind.REQUEST))
     unchecked = connect(box, extra_fields={"sc_req_item": ["u_x"]}, validate_fields="off")
     assert len(pulled_ids(unchecked.pull_pages(Kind.REQUEST))) == len(ids)
+
+
+@pytest.mark.parametrize("block", [20, 30, 55])
+def test_a_block_of_hidden_rows_without_the_aggregate_api_does_not_end_a_range(
+    sandbox: SandboxFactory, block: int
+) -> None:
+    """Several whole pages hidden by an ACL mid-range, and no Aggregate API to count past them:
+    the empty page's own X-Total-Count (hidden rows included) says how far to look. Looking one
+    page further and then believing the end lost every row after the block."""
+    items = generate_items(Kind.REQUEST, 200, seed=6)
+    box = sandbox(items, aggregate=False)
+    table = box.instance.tables["sc_req_item"]
+    order = [sys_id for _, sys_id in table.by_updated]
+    table.hidden.update(order[40 : 40 + block])
+    conn = connect(box, page_size=10, min_page_size=1, max_workers=1, adaptive_page_size=False)
+    ids = pulled_ids(conn.pull_pages(Kind.REQUEST))
+    assert sorted(ids) == sorted(set(order) - set(order[40 : 40 + block]))
+
+
+def test_a_census_past_hidden_rows_without_the_aggregate_api_marks_only_those_gone(
+    sandbox: SandboxFactory, tmp_path: Path
+) -> None:
+    items = generate_items(Kind.REQUEST, 200, seed=6)
+    box = sandbox(items, aggregate=False)
+    table = box.instance.tables["sc_req_item"]
+    options = {"page_size": 10, "min_page_size": 1, "max_workers": 1, "adaptive_page_size": False}
+    store = tmp_path / "census.db"
+    assert ib.sync(connect(box, **options), store=store, kinds=["request"]).records == 200
+    table.hidden.update(table.by_id[40:70])  # a role loses access to 30 records
+    again = ib.sync(connect(box, **options), store=store, kinds=["request"], census=True)
+    assert again.deleted == 30
 
 
 def test_census_lists_every_visible_id(sandbox: SandboxFactory) -> None:

@@ -89,7 +89,10 @@ class OffsetPaginator:
 
     - with a total (``total_path`` in the body or ``total_header``), at the total: offsets count
       rows the source skipped for us (row-level security shortens pages), so a short or even
-      empty page moves a whole ``limit`` on;
+      empty page moves a whole ``limit`` on. ``total_counts_hidden=False`` is for sources whose
+      total counts only what they serve (Jira): there a short page is not a gap of hidden rows
+      (``maxResults`` is a ceiling), the offset moves by what arrived, and an empty page ends
+      the query (its caller compares what arrived with the total);
     - without a total, at the first empty page, and only there: a short page is not the end,
       and the offset moves by the records that arrived, so nothing is skipped.
 
@@ -109,6 +112,7 @@ class OffsetPaginator:
         start: int = 0,
         in_body: bool = False,
         served_limit_path: str | None = None,
+        total_counts_hidden: bool = True,
     ) -> None:
         if limit < 1:
             raise ValueError("limit must be at least 1")
@@ -120,6 +124,9 @@ class OffsetPaginator:
         self.start = start
         self.in_body = in_body
         self.served_limit_path = served_limit_path or limit_param
+        # False where the total counts only what the source serves (Jira): a short page is then
+        # not a gap of hidden rows, and the offset moves by what arrived.
+        self.total_counts_hidden = total_counts_hidden
         self.offset = start
         self.total: int | None = None
         self._last_page: tuple[int, Any, Any] | None = None
@@ -148,6 +155,12 @@ class OffsetPaginator:
             if not records:
                 return None
             self.offset += len(records)
+        elif not self.total_counts_hidden:
+            if not records:
+                return None  # the caller compares what arrived with the total (shortfall)
+            self.offset += len(records)
+            if self.offset >= self.total:
+                return None
         else:
             self.offset += max(len(records), self.limit)
             if self.offset >= self.total:

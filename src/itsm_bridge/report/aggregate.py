@@ -82,8 +82,8 @@ class Group:
     count: int
     hours: float
     shares: dict[str, Share]
-    business_ratio: float
-    business_ratio_ci: tuple[float, float]
+    business_ratio: float | None  # None: no decided effort (business / 0 is not defined)
+    business_ratio_ci: tuple[float, float] | None
     expected_business_share: float
     coverage: dict[str, float]
 
@@ -94,11 +94,19 @@ class Group:
             "count": self.count,
             "hours": round(self.hours, 2),
             "shares": {label: share.to_dict() for label, share in self.shares.items()},
-            "business_ratio": round(self.business_ratio, 4),
-            "business_ratio_ci": [round(v, 4) for v in self.business_ratio_ci],
+            "business_ratio": _rounded(self.business_ratio),
+            "business_ratio_ci": (
+                None
+                if self.business_ratio_ci is None
+                else [round(v, 4) for v in self.business_ratio_ci]
+            ),
             "expected_business_share": round(self.expected_business_share, 4),
             "coverage": {k: round(v, 2) for k, v in self.coverage.items()},
         }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 @dataclass(slots=True)
@@ -160,7 +168,7 @@ class _Accumulator:
         business, inward = Label.BUSINESS.value, Label.INWARD.value
         decided_hours = self.sums[business] + self.sums[inward]
         decided_squares = self.squares[business] + self.squares[inward]
-        ratio = self.sums[business] / decided_hours if decided_hours else 0.0
+        ratio = self.sums[business] / decided_hours if decided_hours else None
         n_decided = decided_hours * decided_hours / decided_squares if decided_squares else 0.0
         return Group(
             dimension=dimension,
@@ -169,7 +177,7 @@ class _Accumulator:
             hours=hours,
             shares=shares,
             business_ratio=ratio,
-            business_ratio_ci=wilson(ratio * n_decided, n_decided),
+            business_ratio_ci=None if ratio is None else wilson(ratio * n_decided, n_decided),
             expected_business_share=self.expected / hours if hours else 0.0,
             coverage=dict(self.coverage),
         )
@@ -184,6 +192,23 @@ class Trend:
     slope_points_per_month: float | None
     change_points: float | None
     direction: str
+
+    @property
+    def span_months(self) -> int:
+        """Calendar months from the first month with work to the last, both counted."""
+        if not self.months:
+            return 0
+        return month_index(self.months[-1]) - month_index(self.months[0]) + 1
+
+    def describe(self) -> str:
+        """``rising: +1.20 points per month over 12 months (2026-01 to 2026-12, 10 with work)``."""
+        if self.slope_points_per_month is None:
+            return self.direction
+        worked = "" if len(self.months) == self.span_months else f", {len(self.months)} with work"
+        return (
+            f"{self.direction}: {self.slope_points_per_month:+.2f} points per month over "
+            f"{self.span_months} months ({self.months[0]} to {self.months[-1]}{worked})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -286,11 +311,18 @@ def _order(dimension: str) -> Any:
     return lambda kv: (-kv[1].hours, kv[0])  # biggest effort first
 
 
+def month_index(value: str) -> int:
+    """``"2026-03"`` -> months since year 0: the time axis, where a month without work still
+    takes its place."""
+    year, month = value.split("-")
+    return int(year) * 12 + int(month) - 1
+
+
 def _trend(months: list[Group]) -> Trend:
     dated = [g for g in months if g.value != "unknown" and g.hours > 0]
     shares = [g.shares[Label.BUSINESS.value].effort_share for g in dated]
     slope = linear_trend(
-        [(float(i), 100 * share, g.hours) for i, (g, share) in enumerate(zip(dated, shares))]
+        [(float(month_index(g.value)), 100 * share, g.hours) for g, share in zip(dated, shares)]
     )
     change = 100 * (shares[-1] - shares[0]) if len(shares) >= 2 else None
     if slope is None:

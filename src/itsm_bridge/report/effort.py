@@ -9,13 +9,20 @@ nothing is counted twice.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from itsm_bridge.schema import EffortSource, Kind, WorkItem
 
-__all__ = ["DEFAULT_EFFORT_HOURS", "Effort", "effort_of", "parents_with_children"]
+__all__ = [
+    "DEFAULT_EFFORT_HOURS",
+    "Effort",
+    "effort_of",
+    "finite_number",
+    "parents_with_children",
+]
 
 DEFAULT_EFFORT_HOURS: Mapping[Kind, float] = {
     Kind.INCIDENT: 2.0,
@@ -36,11 +43,24 @@ class Effort:
     counted: bool
 
 
-def _estimate(extra: Mapping[str, Any]) -> float | None:
-    value = extra.get("estimate_hours")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+def finite_number(value: Any) -> float | None:
+    """A finite number from a number or a numeric string (``"3"``, ``" 2.5 "``), else None
+    (booleans, NaN and text are not numbers here)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, (int, float)) and math.isfinite(value):
         return float(value)
     return None
+
+
+def _estimate(extra: Mapping[str, Any]) -> float | None:
+    value = finite_number(extra.get("estimate_hours"))
+    return value if value is not None and value >= 0 else None
 
 
 def effort_of(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
-from itsm_bridge.report.aggregate import LABELS, Group, Report
+from itsm_bridge.report.aggregate import LABELS, Group, Report, month_index
 from itsm_bridge.schema import Label
 
 __all__ = ["COLOURS", "render_html"]
@@ -43,12 +43,12 @@ svg text { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif
 """
 
 
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}%"
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
-def _ci(ci: tuple[float, float]) -> str:
-    return f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f}%"
+def _ci(ci: tuple[float, float] | None) -> str:
+    return "n/a" if ci is None else f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f}%"
 
 
 def _legend() -> str:
@@ -57,6 +57,23 @@ def _legend() -> str:
         for label in _STACK
     )
     return f'<p class="legend">{items}</p>'
+
+
+_MAX_SLOTS = 240  # beyond 20 years of months (a stray date), bars stand side by side instead
+
+
+def _calendar(months: list[Group]) -> list[tuple[str, Group | None]]:
+    """Every calendar month from the first with work to the last (None where there was none),
+    then ``unknown`` if present: bars on a time axis, not side by side."""
+    dated = {g.value: g for g in months if g.value != "unknown"}
+    undated = [(g.value, g) for g in months if g.value == "unknown"]
+    if not dated:
+        return [*undated]
+    first, last = (month_index(v) for v in (min(dated), max(dated)))
+    if last - first >= _MAX_SLOTS:
+        return [*((v, dated[v]) for v in sorted(dated)), *undated]
+    values = [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(first, last + 1)]
+    return [*((v, dated.get(v)) for v in values), *undated]
 
 
 def shares_over_time_svg(months: list[Group]) -> str:
@@ -76,12 +93,21 @@ def shares_over_time_svg(months: list[Group]) -> str:
             f'stroke="#e9ecef"/><text x="{left - 6}" y="{y + 4:.1f}" font-size="11" '
             f'text-anchor="end" fill="#6c757d">{tick}%</text>'
         )
-    n = max(len(months), 1)
+    slots = _calendar(months)
+    n = max(len(slots), 1)
     step = plot_w / n
     bar = step * 0.72
     label_every = 1 if n <= 14 else 2 if n <= 28 else max(1, n // 12)
-    for i, group in enumerate(months):
+    for i, (value, group) in enumerate(slots):
         x = left + i * step + (step - bar) / 2
+        if i % label_every == 0:
+            cx = x + bar / 2
+            parts.append(
+                f'<text x="{cx:.1f}" y="{top + plot_h + 16}" font-size="11" text-anchor="middle" '
+                f'fill="#495057">{escape(value)}</text>'
+            )
+        if group is None:
+            continue  # a month without work keeps its place on the time axis, empty
         y = top + plot_h
         for label in _STACK:
             share = group.shares[label].effort_share if group.hours else 0.0
@@ -95,12 +121,6 @@ def shares_over_time_svg(months: list[Group]) -> str:
                 f'<rect class="bar {escape(label)}" x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" '
                 f'height="{max(h, 0):.1f}" fill="{COLOURS[label]}"><title>{escape(tip)}</title>'
                 "</rect>"
-            )
-        if i % label_every == 0:
-            cx = x + bar / 2
-            parts.append(
-                f'<text x="{cx:.1f}" y="{top + plot_h + 16}" font-size="11" text-anchor="middle" '
-                f'fill="#495057">{escape(group.value)}</text>'
             )
     if not months:
         parts.append(
@@ -192,14 +212,7 @@ def render_html(report: Report, title: str = "Where IT's effort goes") -> str:
     hours = t.hours or 1.0
     cov = t.coverage
     trend = report.trend
-    if trend.slope_points_per_month is None:
-        trend_text = escape(trend.direction)
-    else:
-        trend_text = (
-            f"{escape(trend.direction)}: {trend.slope_points_per_month:+.2f} points per month over "
-            f"{len(trend.months)} months ({escape(trend.months[0])} to "
-            f"{escape(trend.months[-1])})"
-        )
+    trend_text = escape(trend.describe())
     cards = "".join(
         f'<div class="card"><div>{escape(name)}</div><div class="big" '
         f'style="color:{COLOURS[share.label]}">{_pct(share.effort_share)}</div>'

@@ -16,12 +16,12 @@ __all__ = ["FORMATS", "render", "render_csv", "render_json", "render_table"]
 _SHORT = {Label.BUSINESS.value: "business", Label.INWARD.value: "inward", "undetermined": "undet."}
 
 
-def _pct(value: float) -> str:
-    return f"{100 * value:5.1f}%"
+def _pct(value: float | None) -> str:
+    return "  n/a" if value is None else f"{100 * value:5.1f}%"
 
 
-def _ci(ci: tuple[float, float]) -> str:
-    return f"[{100 * ci[0]:.1f}-{100 * ci[1]:.1f}]"
+def _ci(ci: tuple[float, float] | None) -> str:
+    return "" if ci is None else f"[{100 * ci[0]:.1f}-{100 * ci[1]:.1f}]"
 
 
 def _headline(report: Report) -> list[str]:
@@ -83,11 +83,7 @@ def render_table(report: Report) -> str:
     if trend.slope_points_per_month is None:
         lines.append(f"  {trend.direction}")
     else:
-        lines.append(
-            f"  {trend.direction}: {trend.slope_points_per_month:+.2f} points per month over "
-            f"{len(trend.months)} months ({trend.months[0]} to {trend.months[-1]}), "
-            f"{trend.change_points:+.1f} points first to last"
-        )
+        lines.append(f"  {trend.describe()}, {trend.change_points:+.1f} points first to last")
     for title, rows, key in (
         ("Inward-facing effort by category (top 5)", report.top_inward_categories, "category"),
         ("Inward-facing effort by service (top 5)", report.top_inward_services, "service"),

@@ -75,7 +75,7 @@ class Evaluation:
     macro_f1: float
     macro_f1_decided: float
     brier: float
-    effort: dict[str, float]
+    effort: dict[str, float | None]
     folds: int | None = None
     fold_macro_f1: list[float] = field(default_factory=list)
     scorer_version: str = ""
@@ -138,8 +138,12 @@ class Evaluation:
         lines += [
             "",
             f"business effort share, labels     {e['true_share']:.3f}",
-            f"business effort share, estimated  {e['estimated_share']:.3f}   "
-            f"(error {e['error_points']:+.1f} points; business / decided effort)",
+            (
+                "business effort share, estimated  n/a     (nothing decided)"
+                if e["estimated_share"] is None
+                else f"business effort share, estimated  {e['estimated_share']:.3f}   "
+                f"(error {e['error_points']:+.1f} points; business / decided effort)"
+            ),
             f"business effort share, expected   {e['expected_share']:.3f}   "
             f"(error {e['expected_error_points']:+.1f} points; sum of effort x p_business)",
             f"undetermined effort share         {e['undetermined_share']:.3f}",
@@ -177,7 +181,7 @@ def _metrics(
             "precision": precision,
             "recall": recall,
             "f1": f1,
-            "support": float(support),
+            "support": support,
         }
         support_decided = sum(confusion[c.value][p.value] for p in _CLASSES)
         recall_d = tp / support_decided if support_decided else 0.0
@@ -200,7 +204,7 @@ def _metrics(
 
 def _effort_figures(
     items: Sequence[WorkItem], truth: Sequence[Label], scored: Sequence[ScoredItem]
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     parents = parents_with_children(items)
     total = true_business = business = inward = undetermined = expected = 0.0
     for item, label, s in zip(items, truth, scored):
@@ -217,13 +221,14 @@ def _effort_figures(
         else:
             undetermined += hours
     true_share = true_business / total if total else 0.0
-    estimated = business / (business + inward) if business + inward else 0.0
+    # Nothing decided: the estimate (business / decided effort) is not defined, nor its error.
+    estimated = business / (business + inward) if business + inward else None
     expected_share = expected / total if total else 0.0
     return {
         "total_hours": total,
         "true_share": true_share,
         "estimated_share": estimated,
-        "error_points": 100 * (estimated - true_share),
+        "error_points": None if estimated is None else 100 * (estimated - true_share),
         "expected_share": expected_share,
         "expected_error_points": 100 * (expected_share - true_share),
         "undetermined_share": undetermined / total if total else 0.0,

@@ -10,7 +10,6 @@ with an error naming the file and the line.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 from itsm_bridge import _json
 from itsm_bridge.errors import ConfigurationError, DataError
+from itsm_bridge.report.effort import finite_number
 from itsm_bridge.schema import EffortSource, Kind, Label, Status, WorkItem
 
 __all__ = [
@@ -152,12 +152,12 @@ def record_to_item(record: Mapping[str, Any], *, position: int | None = None) ->
         data["labels"] = tuple(str(v) for v in labels)
     elif isinstance(labels, str) and labels:
         data["labels"] = tuple(v.strip() for v in labels.split(",") if v.strip())
-    priority = _number(record.get("priority"))
+    priority = finite_number(record.get("priority"))
     if priority is not None and priority in range(1, 6):
         data["priority"] = int(priority)
     elif _given(record.get("priority")):
         extra["priority_input"] = record.get("priority")
-    effort = _number(record.get("effort_hours"))
+    effort = finite_number(record.get("effort_hours"))
     if effort is not None and effort >= 0:
         data["effort_hours"] = float(effort)
         source_value = record.get("effort_source")
@@ -190,20 +190,6 @@ def _parse_time(value: Any) -> datetime:
             raise ValueError("naive datetime")
         return value.astimezone(UTC)
     return parse_datetime(str(value))
-
-
-def _number(value: Any) -> float | None:
-    """A finite number from a number or a numeric string (``"3"``, ``" 2.5 "``), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return None
-    if isinstance(value, (int, float)) and math.isfinite(value):
-        return float(value)
-    return None
 
 
 def _given(value: Any) -> bool:

@@ -287,6 +287,10 @@ class Scan:
         if rng.baseline is not None and isinstance(offset, int):
             rng.covered = min(offset, rng.baseline)
         if following is None:
+            if rng.baseline is not None:
+                # A finished query owes every record its total promised, however its pages ended
+                # (an empty page before the total is a shortfall, not the end of the results).
+                rng.covered = rng.baseline
             rng.done = True
             self._settle(rng)
         elif rng.probe:

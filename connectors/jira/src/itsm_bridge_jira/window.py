@@ -51,6 +51,7 @@ def search_request(
             limit_param="maxResults",
             total_path="total",
             in_body=True,
+            total_counts_hidden=False,  # maxResults is a ceiling (B10.10): move by what arrived
         )
     return PageRequest(deployment.search_path, json=body, method="POST"), paginator
 

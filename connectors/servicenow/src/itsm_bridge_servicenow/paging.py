@@ -272,7 +272,12 @@ def read_ids(
         page = fetch(query, 0)
         if not page.rows:
             left = count(query.removesuffix("ORDERBYsys_id").rstrip("^"))
-            left = page.limit * 2 if left is None else left
+            if left is None:  # no Aggregate API: the query's own X-Total-Count (hidden rows too)
+                left = fetch(query, 0, count=True).total
+            if left is None:
+                raise IncompletePullError(
+                    f"{table}: an empty census page and no count to tell hidden rows from the end"
+                )
             offset = page.limit
             while offset < left and not page.rows:
                 page = fetch(query, offset)
@@ -311,7 +316,13 @@ def _past_hidden(
     elif left is None and after is not None:
         left = count(after_key(rng.start, rng.end, after, user_filter))
     if left is None:
-        left = empty.limit * 2  # no count: look one page further before believing the end
+        # No Aggregate API: the empty page's own query counts what is left, hidden rows included.
+        left = fetch(query, 0, count=True).total
+    if left is None:
+        raise IncompletePullError(
+            f"{rng}: an empty page and no count (Aggregate API or X-Total-Count) to tell rows "
+            "hidden by ACLs from the end of the range"
+        )
     offset = empty.limit
     last = empty
     while offset < left:
