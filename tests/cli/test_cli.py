@@ -443,3 +443,23 @@ def test_json_stdout_is_always_one_document(
     captured = capsys.readouterr()
     assert json.loads(captured.out)["exit_code"] == 2
     assert "required: --url" in captured.err
+
+
+def test_report_keeps_given_verdicts_when_some_lines_are_plain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One plain line among scored ones is scored; the others keep the verdict they carry."""
+    verdict = {"label": "business-facing", "p_business": 0.99, "reasons": []}
+    lines = [
+        {"title": "Restore the VPN after the outage", "kind": "incident", "scoring": verdict},
+        {"title": "Restore the mail relay", "kind": "incident", "scoring": verdict},
+        {"title": "Patch the CRM servers", "kind": "change"},
+    ]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert cli.main(["report", str(path), "--by", "kind", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    incident = next(g for g in report["breakdowns"]["kind"] if g["value"] == "incident")
+    assert incident["shares"]["business-facing"]["count"] == 2  # as given, not re-scored
+    change = next(g for g in report["breakdowns"]["kind"] if g["value"] == "change")
+    assert change["shares"]["inward-facing"]["count"] == 1  # the plain line, scored
