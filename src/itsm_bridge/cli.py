@@ -28,7 +28,7 @@ from typing import Any
 
 from itsm_bridge import __version__
 from itsm_bridge.connector import Reject, available_connectors, connect
-from itsm_bridge.errors import ConfigurationError, DataError, ItsmBridgeError
+from itsm_bridge.errors import ConfigurationError, DataError, ItsmBridgeError, StoreError
 from itsm_bridge.schema import Kind, ScoredItem, WorkItem, schema_json
 
 __all__ = ["EXIT_CODES", "build_parser", "main"]
@@ -224,14 +224,13 @@ def _write_rejects(rejects: Sequence[Reject], path: str, source: str) -> None:
 
 
 def cmd_sync(args: argparse.Namespace, out: _Out) -> int:
-    from itsm_bridge.sync import Store
     from itsm_bridge.sync.config import load_config, sync_sources
 
     config = load_config(args.config)
     store_path = args.store or config.store_path
-    with Store(store_path) as store, _progress_for(args) as bar:
+    with _progress_for(args) as bar:  # the store opens once every source is known to be valid
         results = sync_sources(
-            config, store=store, only=args.source or None, census=args.census, progress=bar
+            config, store=store_path, only=args.source or None, census=args.census, progress=bar
         )
     for result in results:
         out.note(result.summary())
@@ -290,7 +289,16 @@ def _scored_stream(args: argparse.Namespace) -> Iterable[ScoredItem]:
         from itsm_bridge.sync.verdicts import update_verdicts
 
         with Store(args.store, create=False) as store:
-            update_verdicts(store, scorer)
+            try:
+                update_verdicts(store, scorer)
+            except StoreError as exc:
+                if "readonly" not in str(exc):
+                    raise
+                # A report only reads: score in memory what a read-only store has no verdicts
+                # for (a copy handed to an analyst, a snapshot on a read-only mount).
+                log.warning("the store is read-only: verdicts are worked out, not saved")
+                yield from scorer.score(store.items())
+                return
             yield from store.scored_items(scorer.version)
         return
     items = list(_input_items(args.input))

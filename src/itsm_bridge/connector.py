@@ -103,8 +103,10 @@ class ConnectorOptions(BaseModel):
 
     source: str | None = Field(
         default=None,
-        description="Name of this source in ids and the store; default: the host, with the "
-        "port and path when the URL has them.",
+        min_length=1,
+        pattern=r"^[^:]+$",  # an id "<source>:<native id>" splits at its first colon
+        description="Name of this source in ids and the store (no ':'); default: the host, "
+        "then _port and /path when the URL has them.",
     )
     page_size: int = Field(default=1000, ge=1, le=10_000)
     max_workers: int = Field(default=4, ge=1, le=32, description="Parallel ranges per kind.")

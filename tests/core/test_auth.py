@@ -12,7 +12,13 @@ import pytest
 import requests
 import responses
 
-from itsm_bridge.errors import AuthenticationError, ConfigurationError, ServerError
+from itsm_bridge.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    InsecureTransportError,
+    ResponseFormatError,
+    ServerError,
+)
 from itsm_bridge.http import BasicAuth, BearerAuth, OAuth2, OAuth2Token, RetryPolicy, Transport
 from itsm_bridge.testing import FakeTime
 
@@ -314,3 +320,40 @@ def test_oauth_reprs_hide_every_secret(mock: Any, fake_time: FakeTime) -> None:
         for secret in ("acc-secret-1", "rt-secret-2", "cs-secret-0", "pw-secret-3"):
             assert secret not in text
     assert "cid" in repr(auth)
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "match"),
+    [
+        # a login or hibernation page is not the credentials' fault: bad data, exit 5
+        (
+            {"body": "<html>Instance hibernating</html>", "content_type": "text/html"},
+            ResponseFormatError,
+            "not JSON",
+        ),
+        (
+            {"json": _token("tok", expires_in=None) | {"expires_in": "soon"}},
+            ResponseFormatError,
+            "expires_in",
+        ),
+        ({"json": {"access_token": ""}}, AuthenticationError, "without an access_token"),
+    ],
+)
+def test_odd_token_answers_are_typed_errors(
+    mock: Any, fake_time: FakeTime, answer: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    mock.post(TOKEN_URL, **answer)
+    auth = OAuth2(TOKEN_URL, client_id="cid", client_secret="csecret-2", clock=fake_time.time)
+    with pytest.raises(error, match=match):
+        _transport(fake_time, auth).get(API)
+
+
+def test_secrets_never_travel_in_clear_text_to_a_token_endpoint() -> None:
+    with pytest.raises(InsecureTransportError, match="clear text"):
+        OAuth2("http://sso.example.com/token", client_id="cid", client_secret="s")
+    OAuth2("http://127.0.0.1:9/token", client_id="cid", client_secret="s")  # loopback: a test
+    OAuth2(
+        "http://sso.example.com/token", client_id="c", client_secret="s", allow_insecure_http=True
+    )
+    with pytest.raises(ConfigurationError, match="cannot contain ':'"):
+        BasicAuth("domain:user", "pw")

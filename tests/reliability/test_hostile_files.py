@@ -17,6 +17,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest.mock import create_autospec
 
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
@@ -25,7 +26,7 @@ from reliability_kit import FIGURES, SCALE, seed_for
 
 from itsm_bridge.errors import ConfigurationError
 from itsm_bridge.scoring import RuleSet
-from itsm_bridge.sync import SyncResult
+from itsm_bridge.sync import Store, SyncResult
 from itsm_bridge.sync import config as sync_config
 
 SECRET = "Zx9-config-canary-secret"
@@ -136,7 +137,7 @@ def check_config(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(sync_config, "run_sync", no_network)
     config = sync_config.load_config(path)
-    sync_config.sync_sources(config, store=object())  # type: ignore[arg-type]
+    sync_config.sync_sources(config, store=create_autospec(Store, instance=True))
 
 
 @pytest.fixture

@@ -187,3 +187,35 @@ def test_from_scratch_without_defaults(tmp_path: Path) -> None:
     path = write(tmp_path, '[[rule]]\nid = "only"\nsignal = "kind"\nkinds = ["task"]\nweight = 2\n')
     rules = RuleSet.load(path, defaults=False)
     assert [r.id for r in rules.rules] == ["only"]
+
+
+@pytest.mark.parametrize("pattern", ["(a+)+$", r"(\w*\s?)*x", "(x|y+)*"])
+def test_a_regex_that_backtracks_exponentially_is_refused(tmp_path: Path, pattern: str) -> None:
+    """(a+)+$ on 'aaaa...a!' takes seconds at 26 characters and years at 60: one vendor title
+    would stall a nightly run. Refused when the rules load, with the remedy."""
+    path = tmp_path / "r.toml"
+    path.write_text(
+        f'[[rule]]\nid = "x.redos"\nsignal = "text"\nweight = 1.0\nfield = "title"\n'
+        f"regex = '{pattern}'\n"
+    )
+    with pytest.raises(InvalidOptionsError, match=r"x\.redos.*possessive"):
+        RuleSet.load(path)
+    safe = tmp_path / "safe.toml"
+    safe.write_text(path.read_text().replace(pattern, "(a++)+$"))
+    assert RuleSet.load(safe)
+
+
+def test_rules_files_refuse_silent_no_ops_and_accept_a_bom(tmp_path: Path) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text("[lexicon_add]\nbusines_objects = ['till']\n")
+    with pytest.raises(InvalidOptionsError, match=r"lexicon_add\.busines_objects: no list"):
+        RuleSet.load(path)
+    path.write_text("[[rule]]\nid = 'labels.busines'\nenabled = false\n")
+    with pytest.raises(InvalidOptionsError, match="no rule has this id to change"):
+        RuleSet.load(path)
+    for setting in ("description_factor = -2", "strong_evidence = 0"):
+        path.write_text(f"[settings]\n{setting}\n")
+        with pytest.raises(InvalidOptionsError, match=setting.split()[0]):
+            RuleSet.load(path)
+    path.write_bytes(b"\xef\xbb\xbf[settings]\nprior = -0.3\n")
+    assert RuleSet.load(path).settings.prior == -0.3

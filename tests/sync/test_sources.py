@@ -85,3 +85,10 @@ def test_errors_name_the_source_they_came_from(tmp_path: Path) -> None:
         result = run_sync(wrong, store=tmp_path / "s.db")
         assert result.exception is not None
         assert "source=jira-prod" in str(result.error)
+
+
+def test_platform_options_reach_the_platform_sandbox() -> None:
+    """As docs/connectors/jira.md shows: make_sandbox("jira", items, deployment="datacenter")."""
+    items = generate_company(seed=3, months=1, scale=0.1).for_platform("jira")
+    sandbox = make_sandbox("jira", items, deployment="datacenter")
+    assert sandbox.deployment == "datacenter"  # type: ignore[attr-defined]

@@ -252,3 +252,45 @@ def test_streaming_a_large_store_keeps_memory_flat(tmp_path: Path) -> None:
     assert total > 40_000_000
     assert write_peak < total / 5, (write_peak, export_peak)
     assert export_peak < total / 5, (write_peak, export_peak)
+
+
+def test_readers_open_the_store_while_a_writer_holds_its_lock(tmp_path: Path) -> None:
+    """Opening an up-to-date store takes no write lock: a report or export runs during a sync."""
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        store.write_page("src", Kind.INCIDENT, [item(1), item(2)])
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a sync's page transaction, held
+    try:
+        with Store(path, timeout=0.5, create=False) as reader:
+            assert reader.count() == 2
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+def test_the_census_holds_the_write_lock_only_to_mark(tmp_path: Path) -> None:
+    """The census pages ids from the platform (minutes on a large table); meanwhile other
+    writers (another source's sync) must not wait on it."""
+    path = tmp_path / "s.db"
+    with Store(path) as store:
+        store.write_page("src", Kind.INCIDENT, [item(n) for n in range(1, 6)])
+        other = Store(path, timeout=0.5)
+
+        def paged_slowly() -> Iterator[str]:
+            yield "0000001"
+            other.write_page("src", Kind.CHANGE, [item(8)])  # would time out if locked
+            yield "0000003"
+
+        # incidents 1, 3 and 5 are stored; the platform shows 1 and 3
+        assert store.apply_census("src", Kind.INCIDENT, paged_slowly()) == 1
+        other.close()
+        assert store.count() == 5  # 1 and 3, the changes 2 and 4, and 8 written meanwhile
+
+
+def test_a_reader_refuses_an_empty_file_as_a_store(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    with pytest.raises(ib.StoreError, match="no store at"):
+        Store(empty, create=False)
+    assert empty.read_bytes() == b""  # not turned into a store either

@@ -399,6 +399,17 @@ def test_options_are_validated() -> None:
         ib.connect("jira", "https://acme.atlassian.net", jql="project = OPS ORDER BY key")
     with pytest.raises(InvalidOptionsError):
         ib.connect("jira", "https://acme.atlassian.net", kind_map={"Bug": "defect"})
+    # Values every issue would later fail on (or silently carry) are refused up front.
+    with pytest.raises(InvalidOptionsError, match="priority_map"):
+        ib.connect("jira", "https://acme.atlassian.net", priority_map={"Medium": 9})
+    with pytest.raises(InvalidOptionsError, match="investment_map"):
+        ib.connect("jira", "https://acme.atlassian.net", investment_map={"Run": "banana"})
+    with pytest.raises(InvalidOptionsError, match="service_field"):
+        ib.connect("jira", "https://acme.atlassian.net", service_from="field")
+    with pytest.raises(InvalidOptionsError, match="source"):
+        ib.connect("jira", "https://acme.atlassian.net", source="jira:prod")
+    conn = ib.connect("jira", "https://acme.atlassian.net", investment_map={"Keep": "RUN"})
+    assert conn.options.investment_map == {"Keep": "run"}  # type: ignore[attr-defined]
 
 
 def test_map_record_is_pure(company_items: list[TruthItem]) -> None:

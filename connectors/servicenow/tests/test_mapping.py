@@ -397,12 +397,19 @@ def test_code_table_overrides_per_instance() -> None:
 def test_bad_options_fail_when_built() -> None:
     with pytest.raises(ib.InvalidOptionsError, match="unknown status"):
         _connector(code_tables={"incident_state": {"9": "sleeping"}})
-    with pytest.raises(ib.ConfigurationError, match="unknown code tables"):
+    # Every mistake is the options' error, raised when the connector is built, not at the pull.
+    with pytest.raises(ib.InvalidOptionsError, match="unknown code tables"):
         _connector(state_tables={"incident": ["no_such_table"]})
-    with pytest.raises(ib.ConfigurationError, match="clash"):
+    with pytest.raises(ib.InvalidOptionsError, match="no code table"):
+        _connector(state_tables={"incident": []})
+    with pytest.raises(ib.InvalidOptionsError, match="clash"):
         _connector(extra_fields={"incident": ["risk"]})
-    with pytest.raises(ib.ConfigurationError, match="neither built in"):
+    with pytest.raises(ib.InvalidOptionsError, match="neither built in"):
         _connector(filters={"u_nowhere": "active=true"})
+    with pytest.raises(ib.InvalidOptionsError, match="NQ"):
+        _connector(filters={"incident": "priority=1^NQpriority=2"})
+    with pytest.raises(ib.InvalidOptionsError, match="ORDERBY"):
+        _connector(filters={"incident": "priority=1^ORDERBYnumber"})
 
 
 def test_map_record_picks_the_table_by_class() -> None:

@@ -53,6 +53,7 @@ __all__ = [
     "redact_text",
     "redact_url",
     "register_secret",
+    "shape_of",
 ]
 
 

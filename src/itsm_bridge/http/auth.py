@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import requests
 from requests.auth import AuthBase
@@ -24,12 +25,15 @@ from itsm_bridge import _json
 from itsm_bridge.errors import (
     AuthenticationError,
     ConfigurationError,
+    InsecureTransportError,
     RateLimitedError,
     RequestContext,
+    ResponseFormatError,
     ServerError,
     SourceConnectionError,
 )
 from itsm_bridge.http.redaction import redact_text, redact_url, register_secret
+from itsm_bridge.http.transport import is_loopback
 
 __all__ = ["BasicAuth", "BearerAuth", "OAuth2", "OAuth2Token"]
 
@@ -40,6 +44,9 @@ class BasicAuth(AuthBase):
     def __init__(self, username: str, password: str) -> None:
         if not username:
             raise ConfigurationError("BasicAuth needs a username")
+        if ":" in username:
+            # the server splits "user:password" at the first colon (RFC 7617)
+            raise ConfigurationError("a Basic auth user name cannot contain ':' (RFC 7617)")
         self.username = username
         self._password = password
         register_secret(password)
@@ -121,7 +128,17 @@ class OAuth2(AuthBase):
         clock: Callable[[], float] = time.time,
         session: requests.Session | None = None,
         json_body: bool = False,
+        allow_insecure_http: bool = False,
     ) -> None:
+        parts = urlsplit(token_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigurationError(f"the OAuth2 token URL must be http(s)://host/..., got "
+                                     f"{redact_url(token_url)!r}")  # fmt: skip
+        if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
+            raise InsecureTransportError(
+                f"refusing plain http:// to the token endpoint {parts.hostname}: the client secret "
+                "and password would travel in clear text; use https:// or allow_insecure_http=True"
+            )
         if grant == "password" and not (username and password):
             raise ConfigurationError("the OAuth2 password grant needs username and password")
         if grant == "refresh_token" and not refresh_token:
@@ -258,15 +275,25 @@ class OAuth2(AuthBase):
                 f"the token endpoint refused the {form.get('grant_type')} grant", context=context
             )
         try:
-            payload: dict[str, Any] = _json.loads(response.content)
-            access = str(payload["access_token"])
-        except (ValueError, KeyError, TypeError):
+            payload: Any = _json.loads(response.content)
+        except ValueError:
+            # a login or hibernation page, a proxy's: not the credentials' fault
+            raise ResponseFormatError(
+                "the token endpoint answered with something that is not JSON", context=context
+            ) from None
+        access = payload.get("access_token") if isinstance(payload, dict) else None
+        if not isinstance(access, str) or not access:
             raise AuthenticationError(
                 "the token endpoint answered without an access_token", context=context
-            ) from None
+            )
         register_secret(access)
         expires_in = payload.get("expires_in")
-        expires_at = self._clock() + float(expires_in) if expires_in is not None else None
+        try:
+            expires_at = self._clock() + float(expires_in) if expires_in is not None else None
+        except (TypeError, ValueError):
+            raise ResponseFormatError(
+                "the token endpoint's expires_in is not a number of seconds", context=context
+            ) from None
         rotated = payload.get("refresh_token")
         if rotated:
             register_secret(str(rotated))

@@ -150,7 +150,7 @@ class HttpResponse:
         )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host in {"localhost", "localhost.localdomain"} or host.endswith(".localhost"):
         return True
     try:
@@ -208,7 +208,7 @@ class Transport:
                 f"the base URL {redact_url(base_url)} has a query or fragment; give "
                 "scheme://host[:port][/path] only"
             )
-        if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
             raise InsecureTransportError(
                 f"refusing plain http:// to {parts.hostname}: credentials would travel in clear "
                 "text; use https:// or pass allow_insecure_http=True"

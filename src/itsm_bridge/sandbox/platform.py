@@ -90,7 +90,9 @@ class ServedSandbox:
 
 
 class SandboxFactory(Protocol):
-    """What a connector package registers in ``itsm_bridge.sandboxes``: items in, sandbox out."""
+    """What a connector package registers in ``itsm_bridge.sandboxes``: items in, sandbox out.
+
+    ``options`` are the platform's own (a Jira ``deployment``, a ServiceNow ``aggregate``)."""
 
     def __call__(
         self,
@@ -99,6 +101,7 @@ class SandboxFactory(Protocol):
         faults: FaultPlan | None = None,
         timezone: str = "UTC",
         seed: int = 0,
+        **options: Any,
     ) -> PlatformSandbox: ...
 
 
@@ -114,12 +117,14 @@ def make_sandbox(
     faults: FaultPlan | None = None,
     timezone: str = "UTC",
     seed: int = 0,
+    **options: Any,
 ) -> PlatformSandbox:
-    """Build (not start) the sandbox registered for connector ``name``."""
+    """Build (not start) the sandbox registered for connector ``name``; ``options`` go to the
+    platform's own factory (``make_sandbox("jira", items, deployment="datacenter")``)."""
     for ep in entry_points(group=SANDBOX_GROUP):
         if ep.name == name:
             factory: SandboxFactory = ep.load()
-            return factory(items, faults=faults, timezone=timezone, seed=seed)
+            return factory(items, faults=faults, timezone=timezone, seed=seed, **options)
     raise UnknownConnectorError(
         f"no sandbox registered for {name!r} (installed: {', '.join(available_sandboxes())})"
     )

@@ -31,6 +31,7 @@ existing id is merged into it (giving any match key replaces the whole match spe
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import math
 import re
@@ -194,7 +195,7 @@ class RuleSet:
             return base
         file = Path(path)
         try:
-            text = file.read_text(encoding="utf-8")
+            text = file.read_text(encoding="utf-8-sig")  # a BOM (Notepad writes one) is no error
         except OSError as exc:
             raise InvalidOptionsError(f"{file}: cannot read rules file: {exc.strerror}") from None
         except UnicodeDecodeError as exc:
@@ -238,6 +239,12 @@ class RuleSet:
         for name, words in _read_lexicon(
             data.get("lexicon_add", {}), source, "lexicon_add", errors
         ).items():
+            if name not in lexicon:
+                errors.append(
+                    f"{source}: lexicon_add.{name}: no list of that name to add to "
+                    "(a new list goes under [lexicon])"
+                )
+                continue
             lexicon[name] = lexicon.get(name, ()) + tuple(
                 w for w in words if w not in lexicon.get(name, ())
             )
@@ -317,6 +324,40 @@ def _check_keys(
             )
 
 
+def nested_repeat(pattern: str) -> bool:
+    """Whether an unbounded repeat holds another one (``(a+)+``, ``(\\w*\\s?)*``, ``(x|y+)*``):
+    on a near-miss the regex engine tries every way of splitting the text between them, which
+    takes time exponential in its length (ReDoS). Possessive repeats and atomic groups never
+    backtrack into themselves and are fine. (Read from the ``re`` module's own parser; on a
+    Python whose internals differ, no pattern is refused.)"""
+    try:
+        c = importlib.import_module("re._constants")
+        parser = importlib.import_module("re._parser")
+    except ImportError:  # pragma: no cover - another implementation's internals
+        return False
+
+    def walk(items: Any, inside: bool) -> bool:
+        for op, av in items:
+            if op in (c.MAX_REPEAT, c.MIN_REPEAT):
+                unbounded = av[1] == c.MAXREPEAT
+                if (unbounded and inside) or walk(av[2], inside or unbounded):
+                    return True
+            elif op is c.SUBPATTERN:
+                if walk(av[-1], inside):
+                    return True
+            elif op is c.BRANCH:
+                if any(walk(branch, inside) for branch in av[1]):
+                    return True
+            elif op in (c.ASSERT, c.ASSERT_NOT) and walk(av[1], inside):
+                return True
+        return False
+
+    try:
+        return walk(parser.parse(pattern), False)
+    except Exception:  # pragma: no cover - internals changed shape: do not refuse
+        return False
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -340,6 +381,12 @@ def _merge_settings(base: Settings, raw: Any, source: str, errors: list[str]) ->
                 values[key] = float(raw[key])
             else:
                 errors.append(f"{source}: settings: {key}: must be a number, got {raw[key]!r}")
+    # A factor below 0 would turn a description's evidence around; a strong_evidence of 0 or
+    # less would switch the fading of a parent's evidence off, or make any evidence erase it.
+    for key, least, says in (("description_factor", 0.0, ">= 0"), ("strong_evidence", 0.0, "> 0")):
+        value = values.get(key)
+        if value is not None and (value < least or (says == "> 0" and value == least)):
+            errors.append(f"{source}: settings: {key}: must be {says}, got {value}")
     for key in ("max_text_chars", "negation_window"):
         if key in raw:
             if isinstance(raw[key], int) and not isinstance(raw[key], bool) and raw[key] >= 0:
@@ -421,6 +468,13 @@ def _read_rule(
     _check_keys(raw, _RULE_KEYS, source, where, errors)
     merged: dict[str, Any] = {}
     base = existing.get(rule_id)
+    if base is None and "weight" not in raw and "signal" not in raw:
+        # a change to a rule that is not there (a misspelt default id, say)
+        errors.append(
+            f"{source}: {where}: no rule has this id to change (a new rule needs signal, weight "
+            "and a match)"
+        )
+        return None
     if base is not None:
         merged = base.as_dict()
         if any(key in raw for key in _MATCH_KEYS | {"kinds"}):
@@ -472,6 +526,14 @@ def _read_rule(
             except re.error as exc:
                 errors.append(f"{source}: {where}: regex: invalid regular expression: {exc}")
                 regex = None
+            else:
+                if nested_repeat(regex):
+                    errors.append(
+                        f"{source}: {where}: regex: a repeat inside a repeat with no upper "
+                        "bound, as in (a+)+, can take exponential time on a title that almost "
+                        "matches; make the inner one possessive (a++) or atomic ((?>a+))"
+                    )
+                    regex = None
     services = _read_phrases(merged, "services", source, where, errors)
     specs = [
         name

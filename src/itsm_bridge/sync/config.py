@@ -33,6 +33,7 @@ installed.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,7 +43,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from itsm_bridge.connector import Connector, connect, parse_kinds, parse_since
 from itsm_bridge.errors import ConfigurationError, InvalidOptionsError, ItsmBridgeError
@@ -64,6 +65,7 @@ __all__ = [
 ]
 
 KEYRING_SERVICE = "itsm-bridge"
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _MAX_NAME = 100  # a source name prefixes every stored id
 _SECRET_KEYS = {
     "password",
@@ -92,8 +94,9 @@ def read_secret(variable: str, what: str) -> str:
             stored = None
         if stored:
             return str(stored)
+    state = "is empty" if value == "" else "is not set"
     raise ConfigurationError(
-        f"the {what} is read from the environment variable {variable}, which is not set"
+        f"the {what} is read from the environment variable {variable}, which {state}"
         + ("" if keyring is None else f" (nor in the keyring under {KEYRING_SERVICE}/{variable})")
     )
 
@@ -114,6 +117,21 @@ class AuthSettings(BaseModel):
     oauth_grant: Literal["client_credentials", "password", "refresh_token"] | None = None
     oauth_scope: str | None = None
 
+    @field_validator(
+        "user_env",
+        "password_env",
+        "token_env",
+        "oauth_client_id_env",
+        "oauth_client_secret_env",
+        "oauth_refresh_token_env",
+    )
+    @classmethod
+    def _a_variable_name(cls, value: str | None) -> str | None:
+        if value is not None and not _VARIABLE.fullmatch(value):
+            # Never echoed: what was pasted here may be the secret itself.
+            raise ValueError("must be the NAME of an environment variable (letters, digits, _)")
+        return value
+
 
 def make_auth(settings: AuthSettings, *, source: str) -> requests.auth.AuthBase | None:
     """Build the auth object for a source; secrets are read from the environment here."""
@@ -125,6 +143,13 @@ def make_auth(settings: AuthSettings, *, source: str) -> requests.auth.AuthBase 
         if not (s.oauth_token_url and s.oauth_client_id_env):
             raise ConfigurationError(
                 f"source {source}: OAuth needs both oauth_token_url and oauth_client_id_env"
+            )
+        if s.token_env:
+            raise ConfigurationError(f"source {source}: give token_env or OAuth, not both")
+        if user and not s.password_env:
+            raise ConfigurationError(
+                f"source {source}: a user without password_env: the OAuth password grant needs "
+                "both, and client credentials need neither"
             )
         grant = s.oauth_grant or (
             "password"
@@ -220,7 +245,7 @@ def load_config(path: str | os.PathLike[str]) -> SyncConfig:
     """Read and validate a TOML config; errors name the file and the offending key."""
     file = Path(path)
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        data = tomllib.loads(file.read_text(encoding="utf-8-sig"))  # a BOM is no error
     except FileNotFoundError:
         raise ConfigurationError(f"config file {file} does not exist") from None
     except OSError as exc:
@@ -281,7 +306,7 @@ def _naming(name: str) -> Iterator[None]:
 def sync_sources(
     config: SyncConfig,
     *,
-    store: Store | None = None,
+    store: Store | str | os.PathLike[str] | None = None,
     only: Sequence[str] | None = None,
     census: bool | None = None,
     progress: ProgressCallback | None = None,
@@ -290,8 +315,9 @@ def sync_sources(
     """Sync every source of ``config`` (or those named in ``only``) concurrently.
 
     Every connector is built first, so a missing secret or a typo stops the run before any
-    source is touched. Each source then gets its own run report; one failing source does not
-    stop the others.
+    source is touched, and before a store given by path (default: the config's) is opened or
+    created. Each source then gets its own run report; one failing source does not stop the
+    others.
     """
     chosen = list(config.sources)
     if only:
@@ -305,8 +331,8 @@ def sync_sources(
         with _naming(src.name):
             parse_kinds(src.kinds, conn.kinds)
             parse_since(src.since)
-    owned = store is None
-    db = store or Store(config.store_path)
+    owned = not isinstance(store, Store)
+    db = store if isinstance(store, Store) else Store(store or config.store_path)
     try:
         with ThreadPoolExecutor(max_workers=len(connectors), thread_name_prefix="sync") as pool:
             futures = [

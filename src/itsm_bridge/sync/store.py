@@ -135,10 +135,11 @@ class Store:
         self.path = Path(path)
         if str(path) == ":memory:":
             raise StoreError("the store needs a file path (streaming reads open their own handle)")
+        missing = f"no store at {self.path}: check the path (a pull or sync makes one)"
         if not create and not self.path.is_file():
             # A reader given a mistyped path would otherwise create an empty store and report
             # on nothing, without a word.
-            raise StoreError(f"no store at {self.path}: check the path (a pull or sync makes one)")
+            raise StoreError(missing)
         self._timeout = timeout
         self._lock = threading.RLock()
         self._txn_delay = float(os.environ.get(_TXN_DELAY_ENV) or 0)
@@ -151,6 +152,8 @@ class Store:
         except OSError as exc:
             raise StoreError(f"cannot create the store at {self.path}: {exc}") from None
         try:
+            if not create and self._version(self._db) == 0:
+                raise StoreError(missing)  # an empty file, or another SQLite database
             self._db.execute("PRAGMA journal_mode=WAL")
             self._migrate(self._db)
         except BaseException as exc:
@@ -195,17 +198,21 @@ class Store:
 
     @classmethod
     def _migrate(cls, db: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> None:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
-                " description TEXT NOT NULL, applied_at TEXT NOT NULL)"
-            )
-            current = cls._version(db)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        # A plain read first: opening an up-to-date store (every reader) never waits for, or
+        # takes, the write lock; a read-only store file can be opened for reading.
+        current = cls._version(db)
+        if current < (migrations[-1].version if migrations else 0):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
+                    " description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+                )
+                current = cls._version(db)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
         latest = migrations[-1].version if migrations else 0
         if current > LATEST_VERSION:
             raise StoreError(
@@ -521,30 +528,42 @@ class Store:
         set). Items that reappear are unmarked. Returns how many items were newly marked.
         """
         kind_value = Kind(kind).value
-        with self._write(f"the {kind_value} census of {source}") as db:
-            db.execute("CREATE TEMP TABLE IF NOT EXISTS census_ids (id TEXT PRIMARY KEY)")
-            db.execute("DELETE FROM census_ids")
+        # The ids are paged from the platform (minutes on a large table): collect them in a
+        # connection-private TEMP table, which takes no lock on the store, and hold the write
+        # lock only for the two UPDATEs. One table per thread: sources sync in threads. (The
+        # table's name is ours, a thread id: no value is ever put into these statements.)
+        table = f"census_ids_{threading.get_ident()}"
+        insert = f"INSERT OR IGNORE INTO {table} VALUES (?)"  # noqa: S608
+        try:
+            with self._lock:
+                self._db.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY)")
+                self._db.execute(f"DELETE FROM {table}")  # noqa: S608
             batch: list[tuple[str]] = []
             for native in native_ids:
                 batch.append((f"{source}:{native}",))
                 if len(batch) >= 5000:
-                    db.executemany("INSERT OR IGNORE INTO census_ids VALUES (?)", batch)
+                    with self._lock:
+                        self._db.executemany(insert, batch)
                     batch.clear()
-            if batch:
-                db.executemany("INSERT OR IGNORE INTO census_ids VALUES (?)", batch)
-            marked = db.execute(
-                "UPDATE items SET deleted_at = ?, deleted_reason = 'not visible in census'"
-                " WHERE source = ? AND kind = ? AND deleted_at IS NULL"
-                " AND id NOT IN (SELECT id FROM census_ids)",
-                (_now(), source, kind_value),
-            ).rowcount
-            db.execute(
-                "UPDATE items SET deleted_at = NULL, deleted_reason = NULL"
-                " WHERE source = ? AND kind = ? AND deleted_at IS NOT NULL"
-                " AND id IN (SELECT id FROM census_ids)",
-                (source, kind_value),
-            )
-            db.execute("DELETE FROM census_ids")
+            with self._lock:
+                self._db.executemany(insert, batch)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot record the {kind_value} census of {source}: {exc}") from None
+        gone = (
+            "UPDATE items SET deleted_at = ?, deleted_reason = 'not visible in census'"  # noqa: S608
+            " WHERE source = ? AND kind = ? AND deleted_at IS NULL"
+            f" AND id NOT IN (SELECT id FROM {table})"
+        )
+        back = (
+            "UPDATE items SET deleted_at = NULL, deleted_reason = NULL"  # noqa: S608
+            " WHERE source = ? AND kind = ? AND deleted_at IS NOT NULL"
+            f" AND id IN (SELECT id FROM {table})"
+        )
+        with self._write(f"the {kind_value} census of {source}") as db:
+            marked = db.execute(gone, (_now(), source, kind_value)).rowcount
+            db.execute(back, (source, kind_value))
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._db.execute(f"DROP TABLE IF EXISTS {table}")
         return int(marked)
 
     # -- reading ---------------------------------------------------------------------------------

@@ -15,9 +15,9 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from itsm_bridge import (
     Capabilities,
@@ -93,6 +93,12 @@ BASE_FIELDS: tuple[str, ...] = (
 )
 
 
+PortfolioCategory = Annotated[
+    Literal["run", "grow", "transform"],
+    BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v),
+]
+
+
 class JiraOptions(ConnectorOptions):
     """Options of the ``jira`` connector (plus the common ones of every connector)."""
 
@@ -110,11 +116,15 @@ class JiraOptions(ConnectorOptions):
     service_field: str | None = None
     story_points_field: str | None = "Story Points"
     investment_field: str | None = "Investment Category"
-    investment_map: dict[str, str] = Field(default_factory=dict)
+    investment_map: dict[str, PortfolioCategory] = Field(
+        default_factory=dict, description="Investment value -> run, grow or transform."
+    )
     epic_link_field: str | None = "Epic Link"
     extra_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_EXTRA_FIELDS))
     status_map: dict[str, Status] = Field(default_factory=dict)
-    priority_map: dict[str, int] = Field(default_factory=dict)
+    priority_map: dict[str, Annotated[int, Field(ge=1, le=5)]] = Field(
+        default_factory=dict, description="Priority name -> 1 (highest) to 5."
+    )
     service_classification: dict[str, Literal["business", "technical"]] = Field(
         default_factory=dict
     )
@@ -124,6 +134,13 @@ class JiraOptions(ConnectorOptions):
     catchup_passes: int = Field(default=3, ge=0, le=20)
     census_page_size: int = Field(default=5000, ge=1, le=10_000)
     browse_url: str | None = None
+
+    @model_validator(mode="after")
+    def _service_needs_its_field(self) -> JiraOptions:
+        if self.service_from == "field" and not self.service_field:
+            # else every item's service is None, without a word
+            raise ValueError("service_from='field' needs service_field (the field's name or id)")
+        return self
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from itsm_bridge import (
     Cursor,
     Endpoint,
     IncompletePullError,
+    InvalidOptionsError,
     ItsmBridgeError,
     Kind,
     OAuth2,
@@ -91,6 +92,7 @@ def _auth_from_options(base_url: str, options: Mapping[str, Any]) -> requests.au
             password=password,
             scope=opts.oauth_scope,
             verify=opts.verify,
+            allow_insecure_http=opts.allow_insecure_http,  # the same host as the API
         )
     if opts.username and password is not None:
         return BasicAuth(opts.username, password)
@@ -140,27 +142,41 @@ class ServiceNowConnector(Connector):
             auth = _auth_from_options(base_url, options)
         super().__init__(base_url, auth=auth, transport=transport, **options)
         opts = self.options
-        self._specs = build_specs(
-            tables=opts.tables,
-            extra_fields=opts.extra_fields,
-            filters=opts.filters,
-            state_tables=opts.state_tables,
-        )
-        self._by_table = {s.table: s for specs in self._specs.values() for s in specs}
-        self.codes = CodeBook.build(
-            {
-                name: {code: parse_code_entry(entry) for code, entry in table.items()}
-                for name, table in opts.code_tables.items()
-            },
-            opts.priority_codes,
-        )
-        for spec in self._by_table.values():
-            unknown = [t for t in spec.state_tables if t not in self.codes.states]
-            if unknown:
-                raise ConfigurationError(
-                    f"table {spec.table!r} reads its state with unknown code tables {unknown}; "
-                    f"known: {', '.join(sorted(self.codes.states))}"
-                )
+        try:
+            self._specs = build_specs(
+                tables=opts.tables,
+                extra_fields=opts.extra_fields,
+                filters=opts.filters,
+                state_tables=opts.state_tables,
+            )
+            self._by_table = {s.table: s for specs in self._specs.values() for s in specs}
+            self.codes = CodeBook.build(
+                {
+                    name: {code: parse_code_entry(entry) for code, entry in table.items()}
+                    for name, table in opts.code_tables.items()
+                },
+                opts.priority_codes,
+            )
+            for spec in self._by_table.values():
+                if spec.filter:
+                    check_user_filter(spec.filter, spec.table)  # its shape now, its fields later
+                if not spec.state_tables:
+                    raise ConfigurationError(
+                        f"state_tables: table {spec.table!r} reads its state with no code table"
+                    )
+                unknown = [t for t in spec.state_tables if t not in self.codes.states]
+                if unknown:
+                    raise ConfigurationError(
+                        f"state_tables: table {spec.table!r} reads its state with unknown code "
+                        f"tables {unknown}; known: {', '.join(sorted(self.codes.states))}"
+                    )
+        except InvalidOptionsError:
+            raise
+        except ConfigurationError as exc:
+            # Every mistake in the options fails here, at once, as the options' error.
+            raise InvalidOptionsError(
+                f"invalid options for connector {self.name!r}: {exc.message}"
+            ) from None
         self.context = MappingContext(self.source, self.base_url, self.codes)
         self.api = TableApi(self.transport, source=self.source, connector=self.name)
         self.catalog = FieldCatalog(self.transport, observe=self.api.note_round_trip)
