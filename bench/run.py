@@ -312,11 +312,12 @@ def run_million(cfg: dict[str, Any], workdir: str, part: str = "million") -> dic
 def merge(earlier: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
     """An earlier run's results with the parts re-run now replacing theirs (and saying so)."""
     merged = dict(earlier)
-    redone = {(sc["scenario"], sc["latency"]) for sc in now["scenarios"]}
-    kept = [
-        sc for sc in earlier.get("scenarios", []) if (sc["scenario"], sc["latency"]) not in redone
+    fresh = {(sc["scenario"], sc["latency"]): sc for sc in now["scenarios"]}
+    # Each re-run part takes its earlier one's place (the report keeps its order); new parts last.
+    scenarios = [
+        fresh.pop((sc["scenario"], sc["latency"]), sc) for sc in earlier.get("scenarios", [])
     ]
-    merged["scenarios"] = kept + now["scenarios"]
+    merged["scenarios"] = scenarios + list(fresh.values())
     for part in EXTRAS:
         if part in now:
             merged[part] = now[part]
