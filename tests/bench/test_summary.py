@@ -132,13 +132,18 @@ def test_merge_replaces_only_the_parts_run_again() -> None:
         "started": "2026-11-27 10:00 UTC",
         "command": "python bench/run.py --only scoring --only servicenow",
         "machine": {"load_start": 1.5},
-        "scenarios": [{"scenario": "servicenow", "latency": 0.0, "rows": {"new": {}}}],
+        "scenarios": [
+            {"scenario": "servicenow", "latency": 0.0, "rows": {"new": {}}},
+            {"scenario": "jira-cloud", "latency": 0.2, "rows": {}},
+        ],
         "scoring": {"items_per_s": 2.0},
     }
     merged = merge(earlier, now)
+    # a re-run part takes the earlier one's place; a part new to the run comes last
     assert [(sc["scenario"], list(sc["rows"])) for sc in merged["scenarios"]] == [
-        ("jira-dc", []),
         ("servicenow", ["new"]),
+        ("jira-dc", []),
+        ("jira-cloud", []),
     ]
     assert merged["scoring"] == {"items_per_s": 2.0}
     assert merged["million"] == {"n": 10}

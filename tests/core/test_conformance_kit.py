@@ -30,6 +30,7 @@ from itsm_bridge.testing import (
     check_resume,
     check_round_trip,
     check_since_bound,
+    check_times_match_truth,
     plant_since_boundary,
     run_pull,
 )
@@ -348,3 +349,22 @@ def test_generated_records_of_several_kinds_get_distinct_numbers() -> None:
     distinct = _distinct(items)
     assert len({i.number for i in distinct}) == len({i.uid for i in distinct}) == len(items)
     assert [i.kind for i in distinct] == [i.kind for i in items]
+
+
+def test_an_account_offset_read_as_utc_is_caught(acme: ModuleType, world: Any) -> None:
+    """Keys alone cannot see it: every record comes back, each hours off."""
+    sandbox, _items, _bounds = world
+    run = run_pull(_bind(acme.AcmeConnector, sandbox), ib.Kind.INCIDENT)
+    check_times_match_truth(run, sandbox.visible_items())
+    shifted = [
+        replace(
+            page,
+            items=[
+                i.model_copy(update={"updated_at": i.updated_at - timedelta(hours=5, minutes=30)})
+                for i in page.items
+            ],
+        )
+        for page in run.pages
+    ]
+    with pytest.raises(AssertionError, match="time zone read wrongly"):
+        check_times_match_truth(replace(run, pages=shifted), sandbox.visible_items())

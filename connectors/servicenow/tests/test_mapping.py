@@ -184,6 +184,13 @@ def test_demo_export_csv() -> None:
     assert statuses <= set(Status)
     assert all("unknown_codes" not in i.extra for i in items if i.status_raw in {"1", "2", "7"})
     assert all(i.updated_at.tzinfo is UTC for i in items)
+    # Open work has no resolution time: 8 open incidents keep a closed_at from a past closure.
+    finished = {Status.RESOLVED, Status.CLOSED, Status.CANCELLED}
+    still_open = [i for i in items if i.status not in finished]
+    assert all(i.resolved_at is None for i in still_open)
+    stale = [i.key for i in still_open if "stale_resolution" in i.extra]
+    assert len(stale) == 8
+    assert by_key["INC0000015"].extra["stale_resolution"] == {"closed_at": "2022-10-01 23:39:10"}
 
 
 def test_durations_are_epoch_offsets() -> None:

@@ -104,8 +104,10 @@ def check_recorded_fixture(connector: ib.Connector, fixture: RecordedFixture) ->
     for index, raw in enumerate(records):
         try:
             item = connector.map_record(kind, raw)
-        except ib.ItsmBridgeError as exc:
-            raise AssertionError(f"{fixture.path} record {index}: {exc}") from exc
+        except (ib.ItsmBridgeError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise AssertionError(
+                f"{fixture.path} record {index} ({_native(raw)}): {type(exc).__name__}: {exc}"
+            ) from exc
         _check_item(connector, kind, item, f"{fixture.path} record {index}")
         items.append(item)
     by_key = {item.key: item for item in items}
@@ -288,6 +290,22 @@ def _diff(label: str, got: Sequence[str], expected: set[str]) -> str | None:
         f"{label}: {len(got)} records for {len(expected)} expected; "
         f"missing {missing[:_SHOW]} ({len(missing)}), unexpected {extra[:_SHOW]} ({len(extra)}), "
         f"twice {twice[:_SHOW]} ({len(twice)})"
+    )
+
+
+def check_times_match_truth(run: PullRun, visible: Iterable[TruthItem]) -> None:
+    """Every pulled record's ``updated_at`` is the instant the sandbox holds, to the second (a
+    platform may stamp whole seconds): an account offset read as UTC is hours off, which a
+    comparison of keys alone cannot see."""
+    truth = {i.number: i.updated for i in visible if i.kind is run.kind}
+    wrong = [
+        f"{item.key}: {item.updated_at.isoformat()} for {truth[item.key].isoformat()}"
+        for item in run.items
+        if item.key in truth and abs((item.updated_at - truth[item.key]).total_seconds()) >= 1
+    ]
+    assert not wrong, (
+        f"{run.kind.value}: {len(wrong)} records pulled with an updated_at that is not the "
+        f"platform's (a time zone read wrongly?): {wrong[:_SHOW]}"
     )
 
 

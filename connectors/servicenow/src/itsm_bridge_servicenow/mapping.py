@@ -24,6 +24,7 @@ from itsm_bridge_servicenow.values import duration_hours, parse_utc
 __all__ = ["MappingContext", "browser_url", "map_row", "portfolio_category"]
 
 _TAGS = re.compile(r"<[^>]*>")
+_FINISHED = frozenset({Status.RESOLVED, Status.CLOSED, Status.CANCELLED})
 _PORTFOLIO = {
     "rtb": "run",
     "run": "run",
@@ -163,10 +164,17 @@ def map_row(spec: TableSpec, raw: Mapping[str, Any], ctx: MappingContext) -> Wor
             priority = known[0]
 
     resolved_at = None
-    for name in spec.resolved:
-        resolved_at = _when(values, name, record)
-        if resolved_at is not None:
-            break
+    if status in _FINISHED:
+        for name in spec.resolved:
+            resolved_at = _when(values, name, record)
+            if resolved_at is not None:
+                break
+    else:
+        # Open work has no resolution time: a reopened record keeps the closed_at/resolved_at
+        # of its last closure, which is kept for reading, not dated by.
+        stale = {name: get(name) for name in spec.resolved if get(name)}
+        if stale:
+            extra["stale_resolution"] = stale
 
     effort, source = _effort(spec, values, extra)
     _extras(spec, values, shown, extra, unknown, record)
@@ -187,8 +195,8 @@ def map_row(spec: TableSpec, raw: Mapping[str, Any], ctx: MappingContext) -> Wor
         "source": ctx.source,
         "kind": spec.kind,
         "key": number,
-        "title": get("short_description", ""),
-        "description": description or None,
+        "title": get("short_description", "").strip(),
+        "description": description.strip() or None,
         "status": status,
         "status_raw": code or None,
         "priority": priority,
