@@ -299,12 +299,17 @@ def test_sync_config_refuses_literal_secrets_and_unknown_keys(
     assert cli.main(["sync", "--config", str(tmp_path / "missing.toml")]) == 2
 
 
+def _pulled_into_a_store(url: str, tmp_path: Path) -> str:
+    db = str(tmp_path / "s.db")
+    cli.main(pull_args(url, "--store", db))
+    return db
+
+
 def test_export_and_runs_commands(
     server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     srv, _ = server
-    db = str(tmp_path / "s.db")
-    cli.main(pull_args(srv.url, "--store", db))
+    db = _pulled_into_a_store(srv.url, tmp_path)
     out = tmp_path / "x.csv"
     assert (
         cli.main(
@@ -426,8 +431,7 @@ def test_json_stdout_is_always_one_document(
     server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     srv, _ = server
-    db = str(tmp_path / "s.db")
-    cli.main(pull_args(srv.url, "--store", db))
+    db = _pulled_into_a_store(srv.url, tmp_path)
     capsys.readouterr()
     # --out - and --json both want stdout: refused before any work
     assert cli.main([*pull_args(srv.url, "--out", "-"), "--json"]) == 2

@@ -3,6 +3,8 @@ connector (its cursors would skip the other platform's records without a word)."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 import itsm_bridge as ib
 from itsm_bridge.connector import default_source
 from itsm_bridge.errors import StoreError
-from itsm_bridge.sandbox import generate_company, make_sandbox
+from itsm_bridge.sandbox import PlatformSandbox, generate_company, make_sandbox
 from itsm_bridge.sync import Store, run_sync
 
 
@@ -32,13 +34,20 @@ def test_the_default_source_is_the_host_with_its_port_and_path(url: str, source:
     assert ":" not in source  # an id "<source>:<native id>" splits at its first colon
 
 
-def test_two_platforms_on_one_host_sync_into_one_store_completely(tmp_path: Path) -> None:
-    company = generate_company(seed=3, months=2, scale=0.2)
-    store = tmp_path / "both.db"
+@contextmanager
+def both_platforms(months: int, scale: float) -> Iterator[tuple[PlatformSandbox, PlatformSandbox]]:
+    """A ServiceNow and a Jira sandbox of one generated company, both on 127.0.0.1."""
+    company = generate_company(seed=3, months=months, scale=scale)
     with (
         make_sandbox("servicenow", company.for_platform("servicenow")) as sn,
         make_sandbox("jira", company.for_platform("jira")) as jira,
     ):
+        yield sn, jira
+
+
+def test_two_platforms_on_one_host_sync_into_one_store_completely(tmp_path: Path) -> None:
+    store = tmp_path / "both.db"
+    with both_platforms(months=2, scale=0.2) as (sn, jira):
         sources = []
         for sandbox in (sn, jira):
             conn = ib.connect(
@@ -55,12 +64,8 @@ def test_two_platforms_on_one_host_sync_into_one_store_completely(tmp_path: Path
 
 
 def test_a_source_name_used_by_another_connector_is_refused(tmp_path: Path) -> None:
-    company = generate_company(seed=3, months=1, scale=0.1)
     store = tmp_path / "named.db"
-    with (
-        make_sandbox("servicenow", company.for_platform("servicenow")) as sn,
-        make_sandbox("jira", company.for_platform("jira")) as jira,
-    ):
+    with both_platforms(months=1, scale=0.1) as (sn, jira):
         first = ib.connect(
             "servicenow", sn.url, auth=sn.auth(), **{**sn.connect_options(), "source": "prod"}
         )
