@@ -132,8 +132,9 @@ class OAuth2(AuthBase):
     ) -> None:
         parts = urlsplit(token_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigurationError(f"the OAuth2 token URL must be http(s)://host/..., got "
-                                     f"{redact_url(token_url)!r}")  # fmt: skip
+            raise ConfigurationError(
+                f"the OAuth2 token URL must be http(s)://host/..., got {redact_url(token_url)!r}"
+            )
         if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
             raise InsecureTransportError(
                 f"refusing plain http:// to the token endpoint {parts.hostname}: the client secret "

@@ -383,10 +383,10 @@ def _merge_settings(base: Settings, raw: Any, source: str, errors: list[str]) ->
                 errors.append(f"{source}: settings: {key}: must be a number, got {raw[key]!r}")
     # A factor below 0 would turn a description's evidence around; a strong_evidence of 0 or
     # less would switch the fading of a parent's evidence off, or make any evidence erase it.
-    for key, least, says in (("description_factor", 0.0, ">= 0"), ("strong_evidence", 0.0, "> 0")):
-        value = values.get(key)
-        if value is not None and (value < least or (says == "> 0" and value == least)):
-            errors.append(f"{source}: settings: {key}: must be {says}, got {value}")
+    if values.get("description_factor", 0.0) < 0:
+        errors.append(f"{source}: settings: description_factor: must be >= 0")
+    if values.get("strong_evidence", 1.0) <= 0:
+        errors.append(f"{source}: settings: strong_evidence: must be > 0")
     for key in ("max_text_chars", "negation_window"):
         if key in raw:
             if isinstance(raw[key], int) and not isinstance(raw[key], bool) and raw[key] >= 0:
