@@ -17,7 +17,7 @@ import itsm_bridge as ib
 from itsm_bridge.connector import Cursor, Reject
 from itsm_bridge.schema import Kind, Label, Reason, Verdict, WorkItem
 from itsm_bridge.sync import Store
-from itsm_bridge.sync.exports import atomic_output, write_jsonl
+from itsm_bridge.sync.exports import atomic_output, to_dataframe, write_jsonl, write_parquet
 from itsm_bridge.sync.migrations import LATEST_VERSION, MIGRATIONS
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -203,6 +203,31 @@ def test_parquet_and_dataframe_exports(tmp_path: Path) -> None:
         frame = store.to_dataframe()
         assert len(frame) == 5
         assert str(frame["updated_at"].dt.tz) == "UTC"
+
+
+def test_parquet_and_dataframe_take_sparse_columns_and_mixed_precision(tmp_path: Path) -> None:
+    """A column null in the first row group and set later (a parent key, a resolution time);
+    whole-second times ("...:52Z") beside fractional ones ("...:18.343000Z")."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    pytest.importorskip("pandas")
+    items = [item(1), item(2), item(3, updated=T0 + timedelta(seconds=3, microseconds=343_000))]
+    items[2] = items[2].model_copy(update={"parent_key": "PRJ1", "priority": 2})
+    target = tmp_path / "out.parquet"
+    write_parquet(items, target, batch_size=2)
+    table = pq.read_table(target)
+    assert table.column("parent_key").to_pylist() == [None, None, "PRJ1"]
+    assert str(table.schema.field("priority").type) == "int64"
+    frame = to_dataframe(items)
+    assert frame["updated_at"].iloc[2].microsecond == 343_000
+
+
+def test_a_pulled_line_and_an_exported_line_are_the_same_bytes(tmp_path: Path) -> None:
+    one = item(1).model_copy(update={"extra": {"z": 1, "a": {"y": 2, "b": 3}}})
+    write_jsonl([one], tmp_path / "pulled.jsonl")
+    with Store(tmp_path / "s.db") as store:
+        store.write_page("src", Kind.INCIDENT, [one])
+        store.export(tmp_path / "exported.jsonl")
+    assert (tmp_path / "pulled.jsonl").read_bytes() == (tmp_path / "exported.jsonl").read_bytes()
 
 
 def test_missing_extras_name_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

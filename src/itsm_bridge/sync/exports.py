@@ -100,7 +100,12 @@ def _temporary_sibling(target: Path, directory: Path) -> tuple[int, str]:
 
 
 def _line(item: WorkItem) -> str:
-    return _json.dumps(item.model_dump(mode="json"))
+    data = item.model_dump(mode="json")
+    # ``extra`` keys sorted, as the store keeps them: a record written by ``pull --out`` and by
+    # ``export`` from a store is the same line, byte for byte.
+    extra = data.get("extra")
+    data["extra"] = _json.loads(_json.dumps(extra, sort_keys=True)) if extra else {}
+    return _json.dumps(data)
 
 
 def write_jsonl(items: Iterable[WorkItem], path: str | os.PathLike[str]) -> int:
@@ -173,7 +178,10 @@ def write_parquet(
 
         def flush() -> None:
             nonlocal writer
-            table = pa.Table.from_pylist(batch, schema=writer.schema if writer else None)
+            # A fixed schema: inferred from the first batch, a column null throughout it would
+            # be typed null and the next batch with a value would fail ("Invalid null value").
+            schema = writer.schema if writer else _parquet_schema(pa, "label" in batch[0])
+            table = pa.Table.from_pylist(batch, schema=schema)
             if writer is None:
                 writer = pq.ParquetWriter(out, table.schema)
             writer.write_table(table)
@@ -187,10 +195,16 @@ def write_parquet(
         if batch:
             flush()
         if writer is None:
-            schema = pa.schema([(name, pa.string()) for name in CSV_FIELDS])
-            writer = pq.ParquetWriter(out, schema)
+            writer = pq.ParquetWriter(out, _parquet_schema(pa, scored=False))
         writer.close()
     return count
+
+
+def _parquet_schema(pa: Any, scored: bool) -> Any:
+    """The columns of :func:`flat_row`: text, but the numbers as numbers."""
+    numbers = {"priority": pa.int64(), "effort_hours": pa.float64(), "p_business": pa.float64()}
+    names = [*CSV_FIELDS, *(SCORING_FIELDS if scored else ())]
+    return pa.schema([(name, numbers.get(name, pa.string())) for name in names])
 
 
 def to_dataframe(items: Iterable[WorkItem]) -> Any:
@@ -203,7 +217,9 @@ def to_dataframe(items: Iterable[WorkItem]) -> Any:
     if frame.empty:
         return pd.DataFrame(columns=list(CSV_FIELDS))
     for name in ("created_at", "updated_at", "resolved_at"):
-        frame[name] = pd.to_datetime(frame[name], utc=True)
+        # Whole seconds serialise without a fraction ("...:52Z" beside "...:18.343000Z"):
+        # parsed as ISO 8601 each, not in the first value's format.
+        frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601")
     return frame
 
 
