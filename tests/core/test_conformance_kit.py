@@ -27,12 +27,14 @@ from itsm_bridge.testing import (
     check_incremental,
     check_mapper_purity,
     check_recorded_fixture,
+    check_reprs_hide_secrets,
     check_resume,
     check_round_trip,
     check_since_bound,
     check_times_match_truth,
     plant_since_boundary,
     run_pull,
+    secrets_of,
 )
 
 pytestmark = pytest.mark.usefixtures("acme_plugin")
@@ -368,3 +370,17 @@ def test_an_account_offset_read_as_utc_is_caught(acme: ModuleType, world: Any) -
     ]
     with pytest.raises(AssertionError, match="time zone read wrongly"):
         check_times_match_truth(replace(run, pages=shifted), sandbox.visible_items())
+
+
+def test_a_credential_in_a_repr_is_caught(acme: ModuleType, world: Any) -> None:
+    sandbox, _items, _bounds = world
+    secrets = secrets_of(sandbox.auth())
+    assert secrets  # the password and its base64 form
+    check_reprs_hide_secrets(_bind(acme.AcmeConnector, sandbox), secrets)
+
+    class Leaky(acme.AcmeConnector):  # type: ignore[misc,name-defined]
+        def __repr__(self) -> str:
+            return f"Leaky(auth={self.auth.__dict__})"
+
+    with pytest.raises(AssertionError, match="repr of: connector"):
+        check_reprs_hide_secrets(_bind(Leaky, sandbox), secrets)

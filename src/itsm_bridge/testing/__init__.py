@@ -15,6 +15,7 @@ from itsm_bridge.testing._checks import (
     check_incremental,
     check_mapper_purity,
     check_recorded_fixture,
+    check_reprs_hide_secrets,
     check_resume,
     check_round_trip,
     check_since_bound,
@@ -22,6 +23,7 @@ from itsm_bridge.testing._checks import (
     no_network,
     plant_since_boundary,
     run_pull,
+    secrets_of,
 )
 from itsm_bridge.testing._clock import FakeTime
 from itsm_bridge.testing.conformance import ConformanceWorld, ConnectorConformance
@@ -36,6 +38,7 @@ __all__ = [
     "check_incremental",
     "check_mapper_purity",
     "check_recorded_fixture",
+    "check_reprs_hide_secrets",
     "check_resume",
     "check_round_trip",
     "check_since_bound",
@@ -43,4 +46,5 @@ __all__ = [
     "no_network",
     "plant_since_boundary",
     "run_pull",
+    "secrets_of",
 ]

@@ -6,6 +6,8 @@ connector's own tests may call them on cases of their own. None needs pytest.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import copy
 import itertools
 import json
@@ -291,6 +293,31 @@ def _diff(label: str, got: Sequence[str], expected: set[str]) -> str | None:
         f"missing {missing[:_SHOW]} ({len(missing)}), unexpected {extra[:_SHOW]} ({len(extra)}), "
         f"twice {twice[:_SHOW]} ({len(twice)})"
     )
+
+
+def secrets_of(auth: Any) -> list[str]:
+    """The secrets an auth object sends (a Basic password and its base64 form, a bearer token),
+    read from the header it puts on a request: no private attribute is relied upon."""
+    request = requests.Request("GET", "https://example.invalid/").prepare()
+    header = str(auth(request).headers.get("Authorization", "")) if callable(auth) else ""
+    scheme, _, value = header.partition(" ")
+    found = [value] if value else []
+    if scheme.lower() == "basic":
+        with contextlib.suppress(ValueError):
+            found.append(base64.b64decode(value).decode().partition(":")[2])
+    return [secret for secret in found if len(secret) >= 4]
+
+
+def check_reprs_hide_secrets(connector: ib.Connector, secrets: Iterable[str]) -> None:
+    """No secret in the repr of the connector, its options, its transport or its auth."""
+    shown = {
+        "connector": repr(connector),
+        "options": repr(connector.options),
+        "transport": repr(connector.transport),
+        "auth": repr(connector.auth),
+    }
+    leaks = [name for name, text in shown.items() for secret in secrets if secret in text]
+    assert not leaks, f"a credential appears in the repr of: {', '.join(sorted(set(leaks)))}"
 
 
 def check_times_match_truth(run: PullRun, visible: Iterable[TruthItem]) -> None:

@@ -39,12 +39,14 @@ from itsm_bridge.testing._checks import (
     check_incremental,
     check_mapper_purity,
     check_recorded_fixture,
+    check_reprs_hide_secrets,
     check_resume,
     check_round_trip,
     check_since_bound,
     check_times_match_truth,
     plant_since_boundary,
     run_pull,
+    secrets_of,
 )
 
 __all__ = ["ConformanceWorld", "ConnectorConformance"]
@@ -207,6 +209,11 @@ class ConnectorConformance:
     def test_options_are_validated(self) -> None:
         with pytest.raises(ib.InvalidOptionsError, match="unknown option"):
             self.offline_connector(no_such_option_exists=1)
+
+    def test_reprs_hide_the_credentials(self, conformance_world: ConformanceWorld) -> None:
+        secrets = secrets_of(conformance_world.sandbox.auth())
+        assert secrets, "the sandbox's auth sends no credentials this check could look for"
+        check_reprs_hide_secrets(conformance_world.connector, secrets)
 
     def test_endpoints_declared_and_unique(self) -> None:
         check_endpoints(self.offline_connector())
