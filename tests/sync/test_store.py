@@ -319,3 +319,22 @@ def test_a_reader_refuses_an_empty_file_as_a_store(tmp_path: Path) -> None:
     with pytest.raises(ib.StoreError, match="no store at"):
         Store(empty, create=False)
     assert empty.read_bytes() == b""  # not turned into a store either
+
+
+def test_a_scored_export_refuses_to_leave_unscored_items_out(tmp_path: Path) -> None:
+    """Exported with a rule set's verdicts, every live item needs one: leaving the unscored
+    ones out would make the file short without a word."""
+    from itsm_bridge.scoring import Scorer
+    from itsm_bridge.sync.verdicts import update_verdicts
+
+    with Store(tmp_path / "s.db") as store:
+        store.write_page("src", Kind.INCIDENT, [item(n) for n in range(1, 4)])
+        scorer = Scorer()
+        with pytest.raises(ib.StoreError, match="3 stored items have no verdict"):
+            store.export(tmp_path / "scored.jsonl", ruleset=scorer.version)
+        assert not (tmp_path / "scored.jsonl").exists()
+        update_verdicts(store, scorer)
+        assert store.export(tmp_path / "scored.jsonl", ruleset=scorer.version) == 3
+        store.write_page("src", Kind.INCIDENT, [item(4)])  # a new change, not scored yet
+        with pytest.raises(ib.StoreError, match="1 stored items"):
+            store.export(tmp_path / "scored.jsonl", ruleset=scorer.version, kinds=["change"])

@@ -160,3 +160,24 @@ def test_closing_early_stops_the_workers() -> None:
     while threading.active_count() > before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert threading.active_count() <= before
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"result": {"error": {"message": "Insufficient rights to query records"}}},
+        {"error": {"message": "Insufficient rights to query records", "detail": ""}},
+    ],
+)
+def test_an_error_object_in_place_of_rows_is_named(data: dict[str, object]) -> None:
+    from itsm_bridge_servicenow.api import TableApi
+    from requests.structures import CaseInsensitiveDict
+
+    from itsm_bridge import ResponseFormatError
+    from itsm_bridge.http import HttpResponse, Transport
+
+    api = TableApi(Transport("https://acme.service-now.com"), source="acme", connector="servicenow")
+    response = HttpResponse(200, CaseInsensitiveDict(), "https://acme.service-now.com/x", data, 0.1)
+    with pytest.raises(ResponseFormatError, match="it said: Insufficient rights") as caught:
+        api.result_list("incident", response)
+    assert caught.value.source == "acme"

@@ -801,12 +801,7 @@ class Store:
         """
         from itsm_bridge.sync.exports import write_items
 
-        items: Iterable[WorkItem] = (
-            self.items(sources=sources, kinds=kinds)
-            if ruleset is None
-            else self.scored_items(ruleset, sources=sources, kinds=kinds)
-        )
-        return write_items(items, path, fmt)
+        return write_items(self._exported(ruleset, sources, kinds), path, fmt)
 
     def to_dataframe(
         self,
@@ -818,12 +813,35 @@ class Store:
         """Live items as a pandas DataFrame (the ``pandas`` extra); verdicts with ``ruleset``."""
         from itsm_bridge.sync.exports import to_dataframe
 
-        items: Iterable[WorkItem] = (
-            self.items(sources=sources, kinds=kinds)
-            if ruleset is None
-            else self.scored_items(ruleset, sources=sources, kinds=kinds)
+        return to_dataframe(self._exported(ruleset, sources, kinds))
+
+    def _exported(
+        self,
+        ruleset: str | None,
+        sources: Iterable[str] | None,
+        kinds: Iterable[Kind | str] | None,
+    ) -> Iterable[WorkItem]:
+        """The live items an export writes; with ``ruleset``, every one must have its verdict
+        (an export that left the unscored ones out would be short without a word)."""
+        if ruleset is None:
+            return self.items(sources=sources, kinds=kinds)
+        sources = None if sources is None else list(sources)
+        kinds = None if kinds is None else list(kinds)
+        where, args = self._filters(sources, kinds, False, alias="i.")
+        query = (
+            "SELECT count(*) FROM items i LEFT JOIN verdicts v"  # noqa: S608 - placeholders only
+            f" ON v.item_id = i.id AND v.ruleset = ?{where}"
+            f" {'AND' if where else 'WHERE'} v.item_id IS NULL"
         )
-        return to_dataframe(items)
+        with self._lock:
+            (unscored,) = self._db.execute(query, [ruleset, *args]).fetchone()
+        if unscored:
+            raise StoreError(
+                f"{unscored} stored items have no verdict for rule set {ruleset}: score them "
+                "first (itsm_bridge.sync.update_verdicts(store, scorer); the CLI's export "
+                "--scored does)"
+            )
+        return self.scored_items(ruleset, sources=sources, kinds=kinds)
 
 
 def _verdict(label: str, p_business: float, reasons: str) -> Verdict:

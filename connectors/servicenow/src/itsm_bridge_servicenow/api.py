@@ -183,8 +183,14 @@ class TableApi:
         data = response.data if body is None else self.transport.decode(response, endpoint=table)
         result = data.get("result") if isinstance(data, dict) else None
         if not isinstance(result, list):
+            # An error object in place of the rows ("Insufficient rights", a script's message)
+            # says why: name it.
+            said = self._envelope_message(response)
+            if not said and isinstance(result, dict) and isinstance(result.get("error"), dict):
+                said = str(result["error"].get("message") or "")
             raise ResponseFormatError(
-                f"{table}: expected {{'result': [...]}} from the Table API",
+                f"{table}: expected {{'result': [...]}} from the Table API"
+                + (f"; it said: {said[:200]}" if said else ""),
                 context=RequestContext(
                     connector=self.name, endpoint=table, url=response.url, status=response.status
                 ),
