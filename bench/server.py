@@ -9,7 +9,6 @@ server in its own process keeps its CPU and memory out of every client's figures
 
 from __future__ import annotations
 
-import base64
 import importlib
 import json
 import os
@@ -20,10 +19,9 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import requests
 
 from bench import measure
-from itsm_bridge.sandbox import FaultPlan, generate_items, make_sandbox
+from itsm_bridge.sandbox import FaultPlan, credentials_of, generate_items, make_sandbox
 from itsm_bridge.schema import Kind
 
 # What each scenario serves: connector, kind, sandbox options.
@@ -31,18 +29,11 @@ SCENARIO_KIND = {"servicenow": Kind.INCIDENT, "jira-cloud": Kind.TASK, "jira-dc"
 
 
 def credentials(auth: Any) -> tuple[str, str, str]:
-    """``(scheme, user, secret)`` of the sandbox's credentials: peers need them as strings.
-
-    Read from the header the auth object would send, so no private attribute is relied upon.
-    """
-    request = auth(requests.Request("GET", "http://127.0.0.1/").prepare())
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Basic "):
-        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        return "basic", user, password
-    if header.startswith("Bearer "):
-        return "bearer", "", header[7:]
-    raise TypeError(f"the sandbox's auth {type(auth).__name__} is neither Basic nor Bearer")
+    """``(scheme, user, secret)`` of the sandbox's credentials: peers need them as strings."""
+    scheme, user, secret = credentials_of(auth)
+    if scheme not in ("basic", "bearer"):
+        raise TypeError(f"the sandbox's auth {type(auth).__name__} is neither Basic nor Bearer")
+    return scheme, user, secret
 
 
 def build(spec: dict[str, Any]) -> tuple[Any, dict[str, Any]]:

@@ -16,7 +16,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import requests
 from requests.auth import AuthBase
@@ -25,7 +24,6 @@ from itsm_bridge import _json
 from itsm_bridge.errors import (
     AuthenticationError,
     ConfigurationError,
-    InsecureTransportError,
     RateLimitedError,
     RequestContext,
     ResponseFormatError,
@@ -33,7 +31,7 @@ from itsm_bridge.errors import (
     SourceConnectionError,
 )
 from itsm_bridge.http.redaction import redact_text, redact_url, register_secret
-from itsm_bridge.http.transport import is_loopback
+from itsm_bridge.http.transport import http_url
 
 __all__ = ["BasicAuth", "BearerAuth", "OAuth2", "OAuth2Token"]
 
@@ -130,16 +128,8 @@ class OAuth2(AuthBase):
         json_body: bool = False,
         allow_insecure_http: bool = False,
     ) -> None:
-        parts = urlsplit(token_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigurationError(
-                f"the OAuth2 token URL must be http(s)://host/..., got {redact_url(token_url)!r}"
-            )
-        if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
-            raise InsecureTransportError(
-                f"refusing plain http:// to the token endpoint {parts.hostname}: the client secret "
-                "and password would travel in clear text; use https:// or allow_insecure_http=True"
-            )
+        # the client secret and password go there
+        http_url(token_url, what="the OAuth2 token URL", allow_insecure_http=allow_insecure_http)
         if grant == "password" and not (username and password):
             raise ConfigurationError("the OAuth2 password grant needs username and password")
         if grant == "refresh_token" and not refresh_token:

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -150,13 +150,27 @@ class HttpResponse:
         )
 
 
-def is_loopback(host: str) -> bool:
+def _is_loopback(host: str) -> bool:
     if host in {"localhost", "localhost.localdomain"} or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def http_url(url: str, *, what: str, allow_insecure_http: bool = False) -> SplitResult:
+    """``url`` split, if it is ``http(s)://host...``; plain ``http://`` only to loopback unless
+    ``allow_insecure_http``: credentials sent there would travel in clear text."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigurationError(f"{what} must be http(s)://host[...], got {redact_url(url)!r}")
+    if parts.scheme == "http" and not allow_insecure_http and not _is_loopback(parts.hostname):
+        raise InsecureTransportError(
+            f"refusing plain http:// to {parts.hostname}: credentials would travel in clear "
+            "text; use https:// or pass allow_insecure_http=True"
+        )
+    return parts
 
 
 class Transport:
@@ -191,11 +205,7 @@ class Transport:
         seed: int | None = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise ConfigurationError(
-                f"base URL must be http(s)://host[...], got {redact_url(base_url)!r}"
-            )
+        parts = http_url(base_url, what="base URL", allow_insecure_http=allow_insecure_http)
         if parts.username is not None or parts.password is not None:
             # requests would send them as Basic auth, and the URL ends up in every item's url
             raise ConfigurationError(
@@ -207,11 +217,6 @@ class Transport:
             raise ConfigurationError(
                 f"the base URL {redact_url(base_url)} has a query or fragment; give "
                 "scheme://host[:port][/path] only"
-            )
-        if parts.scheme == "http" and not allow_insecure_http and not is_loopback(parts.hostname):
-            raise InsecureTransportError(
-                f"refusing plain http:// to {parts.hostname}: credentials would travel in clear "
-                "text; use https:// or pass allow_insecure_http=True"
             )
         self.base_url = base_url.rstrip("/") + "/"
         self.connector = connector

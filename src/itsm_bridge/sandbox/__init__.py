@@ -15,6 +15,7 @@ from itsm_bridge.sandbox.platform import (
     SandboxFactory,
     ServedSandbox,
     available_sandboxes,
+    credentials_of,
     make_sandbox,
 )
 from itsm_bridge.sandbox.records import ChurnEvent, MutableStore, acl_hidden
@@ -48,6 +49,7 @@ __all__ = [
     "acl_hidden",
     "available_sandboxes",
     "counted_effort",
+    "credentials_of",
     "generate_company",
     "generate_items",
     "item_effort",

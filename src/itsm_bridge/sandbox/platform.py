@@ -10,6 +10,7 @@ the core never imports a connector package::
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from typing import Any, Protocol, Self
@@ -26,6 +27,7 @@ __all__ = [
     "SandboxFactory",
     "ServedSandbox",
     "available_sandboxes",
+    "credentials_of",
     "make_sandbox",
 ]
 
@@ -103,6 +105,26 @@ class SandboxFactory(Protocol):
         seed: int = 0,
         **options: Any,
     ) -> PlatformSandbox: ...
+
+
+def credentials_of(auth: Any) -> tuple[str, str, str]:
+    """``(scheme, user, secret)`` of what an auth object sends: ``"basic"`` with the user and
+    password, else the header's scheme (``"bearer"``) with an empty user and its value. Read from
+    the ``Authorization`` header it puts on a request, so no private attribute is relied upon
+    (peers in the benchmark and the conformance kit's secret check need them as strings).
+    ``TypeError`` when it sends no such header."""
+    request = requests.Request("GET", "http://127.0.0.1/").prepare()
+    header = str(auth(request).headers.get("Authorization", "")) if callable(auth) else ""
+    scheme, _, value = header.partition(" ")
+    if not value:
+        raise TypeError(f"the auth {type(auth).__name__} sends no Authorization header")
+    if scheme.lower() == "basic":
+        try:
+            user, _, password = base64.b64decode(value).decode().partition(":")
+        except ValueError:
+            return "basic", "", value
+        return "basic", user, password
+    return scheme.lower(), "", value
 
 
 def available_sandboxes() -> list[str]:

@@ -7,7 +7,6 @@ connector's own tests may call them on cases of their own. None needs pytest.
 from __future__ import annotations
 
 import base64
-import contextlib
 import copy
 import itertools
 import json
@@ -27,7 +26,7 @@ import requests
 import itsm_bridge as ib
 from itsm_bridge._time import parse_datetime
 from itsm_bridge.http import dig
-from itsm_bridge.sandbox import TruthItem
+from itsm_bridge.sandbox import TruthItem, credentials_of
 
 __all__ = [
     "BOUNDARY",
@@ -297,15 +296,15 @@ def _diff(label: str, got: Sequence[str], expected: set[str]) -> str | None:
 
 def secrets_of(auth: Any) -> list[str]:
     """The secrets an auth object sends (a Basic password and its base64 form, a bearer token),
-    read from the header it puts on a request: no private attribute is relied upon."""
-    request = requests.Request("GET", "https://example.invalid/").prepare()
-    header = str(auth(request).headers.get("Authorization", "")) if callable(auth) else ""
-    scheme, _, value = header.partition(" ")
-    found = [value] if value else []
-    if scheme.lower() == "basic":
-        with contextlib.suppress(ValueError):
-            found.append(base64.b64decode(value).decode().partition(":")[2])
-    return [secret for secret in found if len(secret) >= 4]
+    read by :func:`~itsm_bridge.sandbox.credentials_of`."""
+    try:
+        scheme, user, secret = credentials_of(auth)
+    except TypeError:
+        return []
+    found = [secret]
+    if scheme == "basic" and user:
+        found.append(base64.b64encode(f"{user}:{secret}".encode()).decode("ascii"))
+    return [value for value in found if len(value) >= 4]
 
 
 def check_reprs_hide_secrets(connector: ib.Connector, secrets: Iterable[str]) -> None:
