@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import ib_fake_platform as fake
@@ -248,6 +250,31 @@ def test_a_second_live_sync_of_the_same_source_is_refused(
         sync(conn, db)
     with Store(db) as store:
         assert store.count() == 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process start times from /proc")
+def test_a_killed_runs_pid_reused_by_a_later_process_does_not_block(
+    platform: Platform, tmp_path: Path
+) -> None:
+    # A sync was SIGKILLed an hour ago; its pid now belongs to an unrelated, younger process.
+    server, _ = platform
+    db = tmp_path / "s.db"
+    with Store(db) as store:
+        run_id = store.begin_run("fake", "fake")
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as other:
+        try:
+            with Store(db) as store:
+                store._db.execute(
+                    "UPDATE runs SET pid = ?, started_at = ? WHERE id = ?",
+                    (other.pid, "2026-01-01T00:00:00.000000Z", run_id),
+                )
+            with fake.connect(server.url) as conn:
+                sync(conn, db)
+        finally:
+            other.kill()
+    with Store(db) as store:
+        assert {r.id: r.status for r in store.runs()}[run_id] == "killed"
+        assert store.count() > 0
 
 
 def test_unknown_codes_are_counted_in_the_run_report(tmp_path: Path) -> None:

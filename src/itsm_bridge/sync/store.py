@@ -107,14 +107,48 @@ class StoredVerdict:
     verdict: Verdict
 
 
-def _pid_alive(pid: int) -> bool:
+_START_SLACK_S = 5.0
+
+
+def _run_alive(pid: int, started_at: str | None) -> bool:
+    """Whether the process that began a run (at ``started_at``) may still be running it.
+
+    A live ``pid`` is not enough: after a SIGKILL (an OOM kill, a scheduler's timeout) the pid is
+    free, and on a busy host another program gets it; that program must not block every later
+    sync. Where the process's start time can be read (Linux), a process started after the run
+    began is another one.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except (PermissionError, OSError):
+        pass
+    began = _process_start(pid)
+    if began is None or started_at is None:
         return True
-    return True
+    try:
+        run_start = datetime.strptime(started_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        return True
+    # The boot time is whole seconds and the wall clock may have been stepped since: slack.
+    return began <= run_start.timestamp() + _START_SLACK_S
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (epoch seconds), from /proc; None where that is unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        # The command name (field 2) may hold spaces and ')': the fields follow its last ')'.
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 class Store:
@@ -471,11 +505,12 @@ class Store:
                     "ib.connect, --source on the command line)",
                     source=source,
                 )
-            for run_id, run_pid in db.execute(
-                "SELECT id, pid FROM runs WHERE source = ? AND status = 'running' AND host = ?",
+            for run_id, run_pid, run_start in db.execute(
+                "SELECT id, pid, started_at FROM runs"
+                " WHERE source = ? AND status = 'running' AND host = ?",
                 (source, host),
             ).fetchall():
-                if run_pid != pid and run_pid is not None and _pid_alive(int(run_pid)):
+                if run_pid != pid and run_pid is not None and _run_alive(int(run_pid), run_start):
                     raise StoreError(
                         f"another sync of source {source!r} is running (pid {run_pid}, run "
                         f"{run_id}) on this store; wait for it or stop it",
