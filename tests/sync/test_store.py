@@ -17,7 +17,13 @@ import itsm_bridge as ib
 from itsm_bridge.connector import Cursor, Reject
 from itsm_bridge.schema import Kind, Label, Reason, Verdict, WorkItem
 from itsm_bridge.sync import Store
-from itsm_bridge.sync.exports import atomic_output, to_dataframe, write_jsonl, write_parquet
+from itsm_bridge.sync.exports import (
+    CSV_FIELDS,
+    atomic_output,
+    to_dataframe,
+    write_jsonl,
+    write_parquet,
+)
 from itsm_bridge.sync.migrations import LATEST_VERSION, MIGRATIONS
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -338,3 +344,23 @@ def test_a_scored_export_refuses_to_leave_unscored_items_out(tmp_path: Path) -> 
         store.write_page("src", Kind.INCIDENT, [item(4)])  # a new change, not scored yet
         with pytest.raises(ib.StoreError, match="1 stored items"):
             store.export(tmp_path / "scored.jsonl", ruleset=scorer.version, kinds=["change"])
+
+
+def test_an_empty_scored_export_has_the_verdict_columns(tmp_path: Path) -> None:
+    """A loader reading label/p_business/reasons must not fail on a day with nothing to export."""
+    with Store(tmp_path / "s.db") as store:
+        store.write_page("src", Kind.INCIDENT, [item(1)])
+        assert store.export(tmp_path / "out.csv", "csv", ruleset="r1", kinds=["problem"]) == 0
+        header = (tmp_path / "out.csv").read_text().splitlines()
+        assert header == [",".join([*CSV_FIELDS, "label", "p_business", "reasons"])]
+        assert store.export(tmp_path / "plain.csv", "csv", kinds=["problem"]) == 0
+        assert (tmp_path / "plain.csv").read_text().splitlines() == [",".join(CSV_FIELDS)]
+
+
+def test_an_empty_scored_parquet_and_dataframe_have_the_verdict_columns(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    pytest.importorskip("pandas")
+    columns = [*CSV_FIELDS, "label", "p_business", "reasons"]
+    write_parquet([], tmp_path / "out.parquet", scored=True)
+    assert pq.read_table(tmp_path / "out.parquet").column_names == columns
+    assert list(to_dataframe([], scored=True).columns) == columns

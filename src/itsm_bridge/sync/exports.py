@@ -137,8 +137,13 @@ def flat_row(item: WorkItem) -> dict[str, Any]:
     return row
 
 
-def write_csv(items: Iterable[WorkItem], path: str | os.PathLike[str]) -> int:
-    """A flat CSV with a header; scored items add ``label``, ``p_business`` and ``reasons``."""
+def write_csv(
+    items: Iterable[WorkItem], path: str | os.PathLike[str], *, scored: bool = False
+) -> int:
+    """A flat CSV with a header; scored items add ``label``, ``p_business`` and ``reasons``.
+
+    ``scored`` says the items are scored, so that an empty export has those columns too (a
+    loader expecting them must not fail on a quiet day)."""
     count = 0
     with atomic_output(path) as out:
         writer: csv.DictWriter[str] | None = None
@@ -150,8 +155,12 @@ def write_csv(items: Iterable[WorkItem], path: str | os.PathLike[str]) -> int:
             writer.writerow(row)
             count += 1
         if writer is None:
-            csv.writer(out, lineterminator="\n").writerow(CSV_FIELDS)
+            csv.writer(out, lineterminator="\n").writerow(_columns(scored))
     return count
+
+
+def _columns(scored: bool) -> list[str]:
+    return [*CSV_FIELDS, *(SCORING_FIELDS if scored else ())]
 
 
 def _require(module: str, extra: str, what: str) -> Any:
@@ -164,9 +173,14 @@ def _require(module: str, extra: str, what: str) -> Any:
 
 
 def write_parquet(
-    items: Iterable[WorkItem], path: str | os.PathLike[str], *, batch_size: int = 10_000
+    items: Iterable[WorkItem],
+    path: str | os.PathLike[str],
+    *,
+    batch_size: int = 10_000,
+    scored: bool = False,
 ) -> int:
-    """Parquet (the ``parquet`` extra), written in row groups so memory stays flat."""
+    """Parquet (the ``parquet`` extra), written in row groups so memory stays flat; ``scored``
+    as for :func:`write_csv`."""
     _require("pyarrow", "parquet", "Parquet export")
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -195,7 +209,7 @@ def write_parquet(
         if batch:
             flush()
         if writer is None:
-            writer = pq.ParquetWriter(out, _parquet_schema(pa, scored=False))
+            writer = pq.ParquetWriter(out, _parquet_schema(pa, scored))
         writer.close()
     return count
 
@@ -203,19 +217,19 @@ def write_parquet(
 def _parquet_schema(pa: Any, scored: bool) -> Any:
     """The columns of :func:`flat_row`: text, but the numbers as numbers."""
     numbers = {"priority": pa.int64(), "effort_hours": pa.float64(), "p_business": pa.float64()}
-    names = [*CSV_FIELDS, *(SCORING_FIELDS if scored else ())]
-    return pa.schema([(name, numbers.get(name, pa.string())) for name in names])
+    return pa.schema([(name, numbers.get(name, pa.string())) for name in _columns(scored)])
 
 
-def to_dataframe(items: Iterable[WorkItem]) -> Any:
-    """A pandas DataFrame of flat rows (the ``pandas`` extra); datetimes are UTC-aware."""
+def to_dataframe(items: Iterable[WorkItem], *, scored: bool = False) -> Any:
+    """A pandas DataFrame of flat rows (the ``pandas`` extra); datetimes are UTC-aware.
+    ``scored`` as for :func:`write_csv`."""
     pd = _require("pandas", "pandas", "A DataFrame")
     frame = pd.DataFrame.from_records(
         (flat_row(item) for item in items),
         columns=None,
     )
     if frame.empty:
-        return pd.DataFrame(columns=list(CSV_FIELDS))
+        return pd.DataFrame(columns=_columns(scored))
     for name in ("created_at", "updated_at", "resolved_at"):
         # Whole seconds serialise without a fraction ("...:52Z" beside "...:18.343000Z"):
         # parsed as ISO 8601 each, not in the first value's format.
@@ -223,12 +237,14 @@ def to_dataframe(items: Iterable[WorkItem]) -> Any:
     return frame
 
 
-def write_items(items: Iterable[WorkItem], path: str | os.PathLike[str], fmt: str) -> int:
-    """Write ``items`` as ``fmt`` (one of :data:`FORMATS`)."""
+def write_items(
+    items: Iterable[WorkItem], path: str | os.PathLike[str], fmt: str, *, scored: bool = False
+) -> int:
+    """Write ``items`` as ``fmt`` (one of :data:`FORMATS`); ``scored`` as for :func:`write_csv`."""
     if fmt == "jsonl":
         return write_jsonl(items, path)
     if fmt == "csv":
-        return write_csv(items, path)
+        return write_csv(items, path, scored=scored)
     if fmt == "parquet":
-        return write_parquet(items, path)
+        return write_parquet(items, path, scored=scored)
     raise ConfigurationError(f"unknown export format {fmt!r}; formats are: {', '.join(FORMATS)}")

@@ -836,7 +836,8 @@ class Store:
         """
         from itsm_bridge.sync.exports import write_items
 
-        return write_items(self._exported(ruleset, sources, kinds), path, fmt)
+        items = self._exported(ruleset, sources, kinds)
+        return write_items(items, path, fmt, scored=ruleset is not None)
 
     def to_dataframe(
         self,
@@ -848,7 +849,7 @@ class Store:
         """Live items as a pandas DataFrame (the ``pandas`` extra); verdicts with ``ruleset``."""
         from itsm_bridge.sync.exports import to_dataframe
 
-        return to_dataframe(self._exported(ruleset, sources, kinds))
+        return to_dataframe(self._exported(ruleset, sources, kinds), scored=ruleset is not None)
 
     def _exported(
         self,
