@@ -417,6 +417,14 @@ def test_bad_options_fail_when_built() -> None:
         _connector(filters={"incident": "priority=1^NQpriority=2"})
     with pytest.raises(ib.InvalidOptionsError, match="ORDERBY"):
         _connector(filters={"incident": "priority=1^ORDERBYnumber"})
+    # A misspelt code table would be a new one that nothing reads: its codes never mapped.
+    with pytest.raises(ib.InvalidOptionsError, match=r"\['incident_sate'\] are neither"):
+        _connector(code_tables={"incident_sate": {"9": "on_hold"}})
+    # A new table is fine once some table reads its state with it.
+    _connector(
+        code_tables={"u_vendor_state": {"1": "new"}},
+        state_tables={"incident": ["u_vendor_state", "incident_state"]},
+    )
 
 
 def test_map_record_picks_the_table_by_class() -> None:

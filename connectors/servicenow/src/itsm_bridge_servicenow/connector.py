@@ -45,7 +45,7 @@ from itsm_bridge import (
 from itsm_bridge._idset import IdSet
 from itsm_bridge.connector import relaxed_gc
 from itsm_bridge_servicenow.api import Stats, TableApi
-from itsm_bridge_servicenow.codes import CodeBook
+from itsm_bridge_servicenow.codes import DEFAULT_STATE_TABLES, CodeBook
 from itsm_bridge_servicenow.dictionary import DictionaryUnreadable, FieldCatalog
 from itsm_bridge_servicenow.mapping import MappingContext, map_row
 from itsm_bridge_servicenow.options import ServiceNowOptions, parse_code_entry
@@ -157,6 +157,15 @@ class ServiceNowConnector(Connector):
                 },
                 opts.priority_codes,
             )
+            read = {name for spec in self._by_table.values() for name in spec.state_tables}
+            unused = sorted(set(opts.code_tables) - read - set(DEFAULT_STATE_TABLES))
+            if unused:
+                # A new code table that no table reads its state with changes nothing: a
+                # misspelt name ("incident_sate") would leave the codes unmapped without a word.
+                raise ConfigurationError(
+                    f"code_tables: {unused} are neither built-in code tables nor read by any "
+                    f"table (state_tables); built-in: {', '.join(sorted(DEFAULT_STATE_TABLES))}"
+                )
             for spec in self._by_table.values():
                 if spec.filter:
                     check_user_filter(spec.filter, spec.table)  # its shape now, its fields later
