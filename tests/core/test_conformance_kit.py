@@ -23,6 +23,7 @@ from itsm_bridge.sandbox import PlatformSandbox, TruthItem, generate_items, make
 from itsm_bridge.testing import (
     ConnectorConformance,
     RecordedFixture,
+    check_bad_record_rejected,
     check_endpoints,
     check_incremental,
     check_mapper_purity,
@@ -384,3 +385,32 @@ def test_a_credential_in_a_repr_is_caught(acme: ModuleType, world: Any) -> None:
 
     with pytest.raises(AssertionError, match="repr of: connector"):
         check_reprs_hide_secrets(_bind(Leaky, sandbox), secrets)
+
+
+def test_a_record_that_fails_to_map_must_be_rejected_not_dropped(
+    acme: ModuleType, world: Any
+) -> None:
+    sandbox = world[0]
+    conn = _bind(acme.AcmeConnector, sandbox)
+    check_bad_record_rejected(conn, ib.Kind.INCIDENT, _keys(sandbox))
+
+    class Forgetful(acme.AcmeConnector):  # type: ignore[name-defined,misc]
+        """Drops its rejects: the failed record vanishes without a word."""
+
+        def pull_pages(self, *args: Any, **kwargs: Any) -> Iterator[ib.Page]:
+            for page in super().pull_pages(*args, **kwargs):
+                yield replace(page, rejects=[])
+
+    with pytest.raises(AssertionError, match="0 rejects came out"):
+        check_bad_record_rejected(_bind(Forgetful, sandbox), ib.Kind.INCIDENT, _keys(sandbox))
+
+    class Fragile(acme.AcmeConnector):  # type: ignore[name-defined,misc]
+        """Maps without map_safely: one bad record ends the run."""
+
+        def map_safely(
+            self, kind: ib.Kind, raw: Mapping[str, Any], native_id: str | None
+        ) -> ib.WorkItem:
+            return self.map_record(kind, raw)  # type: ignore[no-any-return]
+
+    with pytest.raises(AssertionError, match="stopped the whole run"):
+        check_bad_record_rejected(_bind(Fragile, sandbox), ib.Kind.INCIDENT, _keys(sandbox))

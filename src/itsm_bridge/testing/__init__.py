@@ -11,6 +11,7 @@ from __future__ import annotations
 from itsm_bridge.testing._checks import (
     PullRun,
     RecordedFixture,
+    check_bad_record_rejected,
     check_endpoints,
     check_incremental,
     check_mapper_purity,
@@ -34,6 +35,7 @@ __all__ = [
     "FakeTime",
     "PullRun",
     "RecordedFixture",
+    "check_bad_record_rejected",
     "check_endpoints",
     "check_incremental",
     "check_mapper_purity",

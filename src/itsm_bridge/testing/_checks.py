@@ -11,6 +11,7 @@ import copy
 import itertools
 import json
 import socket
+import threading
 import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -32,6 +33,7 @@ __all__ = [
     "BOUNDARY",
     "PullRun",
     "RecordedFixture",
+    "check_bad_record_rejected",
     "check_endpoints",
     "check_incremental",
     "check_mapper_purity",
@@ -345,6 +347,80 @@ def check_round_trip(run: PullRun, expected_keys: Iterable[str]) -> None:
     assert problem is None, problem
     ids = [item.id for item in run.items]
     assert len(ids) == len(set(ids)), f"{run.kind.value}: two records share an id"
+
+
+_REFUSED = "refused on purpose by the conformance kit"
+
+
+def check_bad_record_rejected(
+    connector: ib.Connector, kind: ib.Kind, expected_keys: Iterable[str]
+) -> None:
+    """A record the mapper fails on is neither lost nor fatal to the run.
+
+    Its mapper is made to fail on one record (the first it is given). Through ``pull_pages``
+    that record must be one :class:`~itsm_bridge.Reject` that names it and keeps its raw data,
+    and every other record must still come through. ``pull`` without ``on_reject`` must raise
+    :class:`~itsm_bridge.MappingError` rather than skip it.
+    """
+    refused: list[Mapping[str, Any]] = []
+    original = connector.map_record
+    lock = threading.Lock()
+
+    def failing(kind_: ib.Kind, raw: Mapping[str, Any]) -> ib.WorkItem:
+        with lock:
+            first = not refused
+            if first:
+                refused.append(copy.deepcopy(raw))
+        if first:
+            raise ValueError(_REFUSED)
+        return original(kind_, raw)
+
+    try:
+        with mock.patch.object(connector, "map_record", failing):
+            run = run_pull(connector, kind)
+    except ValueError as exc:
+        if _REFUSED not in str(exc):
+            raise
+        raise AssertionError(
+            f"{kind.value}: one record that failed to map stopped the whole run ({exc}): map "
+            "through self.map_safely and put the Reject on the page"
+        ) from exc
+    assert refused, (
+        f"{kind.value}: pull_pages never called map_record: map each record through "
+        "self.map_safely (or self.map_record)"
+    )
+    rejects = run.rejects
+    assert len(rejects) == 1, (
+        f"{kind.value}: one record failed to map and {len(rejects)} rejects came out (a failed "
+        "record must become exactly one Reject on its page, not vanish or stop the run)"
+    )
+    reject = rejects[0]
+    assert reject.native_id, f"{kind.value}: the reject does not name its record (native_id)"
+    assert _REFUSED in reject.reason, f"{kind.value}: the reject's reason {reject.reason!r} "
+    "does not carry the mapper's error"
+    assert reject.raw == refused[0], f"{kind.value}: the reject does not keep the raw record"
+    got = [item.key for item in run.items]
+    expected = set(expected_keys)
+    # The refused record may be missing (or mapped on a re-read); nothing else may be.
+    problem = _diff(f"{kind.value} with one record refused", got, expected)
+    short = len(expected - set(got))
+    assert problem is None or (short == 1 and len(got) == len(set(got)) == len(expected) - 1), (
+        problem
+    )
+
+    refused.clear()
+    raised: ib.MappingError | None = None
+    with mock.patch.object(connector, "map_record", failing):
+        try:
+            for _ in connector.pull(kinds=[kind]):
+                pass
+        except ib.MappingError as exc:
+            raised = exc
+    assert raised is not None, (
+        f"{kind.value}: pull() without on_reject skipped a record that failed to map instead of "
+        "raising MappingError"
+    )
+    assert _REFUSED in str(raised), f"{kind.value}: the MappingError hides the cause: {raised}"
 
 
 def check_incremental(connector: ib.Connector, first: PullRun) -> PullRun:

@@ -35,6 +35,7 @@ from itsm_bridge.sandbox import (
 from itsm_bridge.testing._checks import (
     PullRun,
     RecordedFixture,
+    check_bad_record_rejected,
     check_endpoints,
     check_incremental,
     check_mapper_purity,
@@ -252,6 +253,13 @@ class ConnectorConformance:
             run = conformance_world.run(kind)
             check_round_trip(run, expected)
             check_times_match_truth(run, conformance_world.sandbox.visible_items())
+
+    def test_a_record_that_fails_to_map_is_rejected_not_lost(
+        self, conformance_world: ConformanceWorld
+    ) -> None:
+        kind = max(self.wanted_kinds(), key=lambda k: len(conformance_world.visible_keys(k)))
+        with self.connect(conformance_world.sandbox) as connector:
+            check_bad_record_rejected(connector, kind, conformance_world.visible_keys(kind))
 
     def test_incremental_pull_from_the_final_cursor_returns_nothing_new(
         self, conformance_world: ConformanceWorld
