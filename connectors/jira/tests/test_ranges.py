@@ -296,7 +296,8 @@ def test_a_pull_of_several_kinds_waits_for_the_lag_about_once(
         slept.clear()
         for kind in conn.kinds:  # kind after kind (as the sync engine does): a wait each
             list(conn.pull_pages(kind))
-        assert sum(slept) > 0.6 * (len(kinds) - 1)
+        # A wait per kind (counted, not timed: work between pages shortens each wait).
+        assert len(slept) >= len(kinds) - 1
 
 
 # -- Data Center: totals as the completeness evidence ------------------------------------------
