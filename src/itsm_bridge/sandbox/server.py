@@ -142,11 +142,9 @@ class _Handler(BaseHTTPRequestHandler):
             fault = owner.faults.draw(request) if owner.faults else None
             if fault is not None and fault.latency:
                 owner.sleep(fault.latency)
-            if fault is not None and fault.kind == "drop":
-                self._drop()
-                return
-            response = _fault_response(fault) if fault is not None else None
-            if response is None:
+            dropped = fault is not None and fault.kind == "drop"
+            response = _fault_response(fault) if fault is not None and not dropped else None
+            if response is None and not dropped:
                 try:
                     response = owner.app(request)
                 except Exception as exc:  # the fake must answer like a server, not crash
@@ -154,9 +152,14 @@ class _Handler(BaseHTTPRequestHandler):
                         {"error": {"message": "sandbox error", "detail": type(exc).__name__}},
                         status=500,
                     )
-            self._write(response, truncate=fault is not None and fault.kind == "truncate")
         finally:
+            # Left before the client can see the answer (it may send its next request at
+            # once): the counts never show a finished request as still in flight.
             owner._leave()
+        if response is None:
+            self._drop()
+        else:
+            self._write(response, truncate=fault is not None and fault.kind == "truncate")
 
     def _drop(self) -> None:
         """Close the socket without a byte of response (a proxy reset, a crashed node)."""
