@@ -225,12 +225,21 @@ def test_run_report_is_logged_as_json(
     )
 
 
+def _running_row(db: Path, pid: int, started_at: str | None = None) -> int:
+    """A run left 'running' by process ``pid`` (begun at ``started_at``, else now)."""
+    with Store(db) as store:
+        run_id = store.begin_run("fake", "fake")
+        store._db.execute(
+            "UPDATE runs SET pid = ?, started_at = coalesce(?, started_at) WHERE id = ?",
+            (pid, started_at, run_id),
+        )
+    return run_id
+
+
 def test_a_killed_run_is_marked_and_does_not_block(platform: Platform, tmp_path: Path) -> None:
     server, _ = platform
     db = tmp_path / "s.db"
-    with Store(db) as store:
-        run_id = store.begin_run("fake", "fake")
-        store._db.execute("UPDATE runs SET pid = 999999999 WHERE id = ?", (run_id,))
+    run_id = _running_row(db, 999999999)
     with fake.connect(server.url) as conn:
         sync(conn, db)
     with Store(db) as store:
@@ -243,9 +252,7 @@ def test_a_second_live_sync_of_the_same_source_is_refused(
 ) -> None:
     server, _ = platform
     db = tmp_path / "s.db"
-    with Store(db) as store:
-        run_id = store.begin_run("fake", "fake")
-        store._db.execute("UPDATE runs SET pid = 1 WHERE id = ?", (run_id,))  # pid 1 is alive
+    _running_row(db, 1)  # pid 1 is alive, and older than the run
     with fake.connect(server.url) as conn, pytest.raises(ib.StoreError, match="another sync"):
         sync(conn, db)
     with Store(db) as store:
@@ -256,18 +263,12 @@ def test_a_second_live_sync_of_the_same_source_is_refused(
 def test_a_killed_runs_pid_reused_by_a_later_process_does_not_block(
     platform: Platform, tmp_path: Path
 ) -> None:
-    # A sync was SIGKILLed an hour ago; its pid now belongs to an unrelated, younger process.
+    # A sync was SIGKILLed long ago; its pid now belongs to an unrelated, younger process.
     server, _ = platform
     db = tmp_path / "s.db"
-    with Store(db) as store:
-        run_id = store.begin_run("fake", "fake")
     with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as other:
         try:
-            with Store(db) as store:
-                store._db.execute(
-                    "UPDATE runs SET pid = ?, started_at = ? WHERE id = ?",
-                    (other.pid, "2026-01-01T00:00:00.000000Z", run_id),
-                )
+            run_id = _running_row(db, other.pid, "2026-01-01T00:00:00.000000Z")
             with fake.connect(server.url) as conn:
                 sync(conn, db)
         finally:
