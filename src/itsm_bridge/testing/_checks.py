@@ -396,8 +396,9 @@ def check_bad_record_rejected(
     )
     reject = rejects[0]
     assert reject.native_id, f"{kind.value}: the reject does not name its record (native_id)"
-    assert _REFUSED in reject.reason, f"{kind.value}: the reject's reason {reject.reason!r} "
-    "does not carry the mapper's error"
+    assert _REFUSED in reject.reason, (
+        f"{kind.value}: the reject's reason {reject.reason!r} does not carry the mapper's error"
+    )
     assert reject.raw == refused[0], f"{kind.value}: the reject does not keep the raw record"
     got = [item.key for item in run.items]
     expected = set(expected_keys)
