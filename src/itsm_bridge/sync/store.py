@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from itsm_bridge import _json
+from itsm_bridge._time import parse_datetime
 from itsm_bridge.connector import Cursor, Reject
 from itsm_bridge.errors import StoreError
 from itsm_bridge.schema import Kind, Label, Reason, ScoredItem, Verdict, WorkItem
@@ -128,7 +129,7 @@ def _run_alive(pid: int, started_at: str | None) -> bool:
     if began is None or started_at is None:
         return True
     try:
-        run_start = datetime.strptime(started_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        run_start = parse_datetime(started_at)
     except ValueError:
         return True
     # The boot time is whole seconds and the wall clock may have been stepped since: slack.
