@@ -21,6 +21,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictInt,
+    StrictStr,
     ValidationError,
 )
 
@@ -112,28 +114,28 @@ class WorkItem(BaseModel):
 
     model_config = _MODEL_CONFIG
 
-    id: str = Field(min_length=1)
-    source: str = Field(min_length=1)
+    id: StrictStr = Field(min_length=1)
+    source: StrictStr = Field(min_length=1)
     kind: Kind
-    key: str = Field(min_length=1)
-    title: str
-    description: str | None = None
+    key: StrictStr = Field(min_length=1)
+    title: StrictStr
+    description: StrictStr | None = None
     status: Status
-    status_raw: str | None = None
-    priority: int | None = Field(default=None, ge=1, le=5)
+    status_raw: StrictStr | None = None
+    priority: StrictInt | None = Field(default=None, ge=1, le=5)
     created_at: UtcDatetime | None = None
     updated_at: UtcDatetime
     resolved_at: UtcDatetime | None = None
-    team: str | None = None
-    assignee: str | None = None
-    requester: str | None = None
-    service: str | None = None
-    category: str | None = None
-    labels: tuple[str, ...] = ()
-    effort_hours: float | None = Field(default=None, ge=0)
+    team: StrictStr | None = None
+    assignee: StrictStr | None = None
+    requester: StrictStr | None = None
+    service: StrictStr | None = None
+    category: StrictStr | None = None
+    labels: tuple[StrictStr, ...] = ()
+    effort_hours: float | None = Field(default=None, ge=0, strict=True)
     effort_source: EffortSource | None = None
-    parent_key: str | None = None
-    url: str | None = None
+    parent_key: StrictStr | None = None
+    url: StrictStr | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -142,9 +144,9 @@ class Reason(BaseModel):
 
     model_config = _MODEL_CONFIG
 
-    rule: str
-    weight: float
-    evidence: str
+    rule: StrictStr
+    weight: float = Field(strict=True)
+    evidence: StrictStr
 
 
 class Verdict(BaseModel):
@@ -153,7 +155,7 @@ class Verdict(BaseModel):
     model_config = _MODEL_CONFIG
 
     label: Label
-    p_business: float = Field(ge=0.0, le=1.0)
+    p_business: float = Field(ge=0.0, le=1.0, strict=True)
     reasons: tuple[Reason, ...] = ()
 
 

@@ -106,6 +106,33 @@ def test_every_bad_field_is_named_at_once() -> None:
         assert f"{field}:" in text
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("priority", "3"),  # a numeric string is not a priority
+        ("priority", True),  # nor is a bool
+        ("priority", 2.0),  # nor a float, even a whole one
+        ("effort_hours", "1.5"),
+        ("title", 42),
+        ("key", 12345),
+        ("team", 7),
+        ("labels", ["vpn", 3]),
+    ],
+)
+def test_scalar_fields_are_strict_no_silent_coercion(field: str, value: Any) -> None:
+    # design.md: a WorkItem is "pydantic v2, strict, frozen". A connector that hands over "3"
+    # for a priority has a mapping bug; coercing it would hide the bug in every later run.
+    with pytest.raises(DataError, match=rf"{field}(\.\d+)?: "):
+        validate_item(_raw(**{field: value}))
+
+
+def test_strict_still_reads_its_own_json_and_enum_values() -> None:
+    # Enum members and datetimes arrive as their JSON strings; strictness is about scalars.
+    item = validate_item(_raw(kind="change", status="on_hold", effort_source="estimated"))
+    assert (item.kind, item.status) == (ib.Kind.CHANGE, ib.Status.ON_HOLD)
+    assert validate_item(_raw(effort_hours=2)).effort_hours == 2.0  # an int is a valid float
+
+
 def test_pydantic_errors_are_not_leaked_as_such() -> None:
     with pytest.raises(DataError) as caught:
         validate_item(_raw(updated_at=None))
