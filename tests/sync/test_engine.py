@@ -6,6 +6,7 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import ib_fake_platform as fake
@@ -257,6 +258,43 @@ def test_a_second_live_sync_of_the_same_source_is_refused(
         sync(conn, db)
     with Store(db) as store:
         assert store.count() == 0
+
+
+def test_a_second_sync_of_the_same_source_in_this_process_is_refused(
+    platform: Platform, tmp_path: Path
+) -> None:
+    # Two threads of one process (a scheduler's pool) share a pid: the runs table alone would
+    # take the first thread's run for one this process abandoned and mark it killed.
+    server, _ = platform
+    db = tmp_path / "s.db"
+    paging, release = threading.Event(), threading.Event()
+    outcome: list[ib.SyncResult] = []
+
+    def hold(_: SyncProgress) -> None:
+        paging.set()
+        assert release.wait(30)
+
+    def first() -> None:
+        with fake.connect(server.url) as conn:
+            outcome.append(sync(conn, db, progress=hold))
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        assert paging.wait(30)
+        with (
+            fake.connect(server.url) as conn,
+            pytest.raises(ib.StoreError, match=r"another sync .* in this process"),
+        ):
+            sync(conn, db)
+    finally:
+        release.set()
+        thread.join(30)
+    assert outcome[0].status == "ok"
+    with fake.connect(server.url) as conn:
+        assert sync(conn, db).status == "ok"  # the finished run no longer blocks
+    with Store(db) as store:
+        assert [r.status for r in store.runs()] == ["ok", "ok"]
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process start times from /proc")

@@ -110,6 +110,13 @@ class StoredVerdict:
 
 _START_SLACK_S = 5.0
 
+# Runs this process has begun and not yet finished, as (store file, run id). The pid in the runs
+# table cannot tell two threads of one process apart (a scheduler's thread pool, an ETL script
+# syncing sources side by side), and a 'running' row with our own pid is otherwise a run this
+# process abandoned (its end could not be written).
+_LIVE_RUNS: set[tuple[str, int]] = set()
+_LIVE_RUNS_LOCK = threading.Lock()
+
 
 def _run_alive(pid: int, started_at: str | None) -> bool:
     """Whether the process that began a run (at ``started_at``) may still be running it.
@@ -176,6 +183,7 @@ class Store:
             # on nothing, without a word.
             raise StoreError(missing)
         self._timeout = timeout
+        self._identity = os.path.realpath(self.path)
         self._lock = threading.RLock()
         self._txn_delay = float(os.environ.get(_TXN_DELAY_ENV) or 0)
         try:
@@ -511,7 +519,16 @@ class Store:
                 " WHERE source = ? AND status = 'running' AND host = ?",
                 (source, host),
             ).fetchall():
-                if run_pid != pid and run_pid is not None and _run_alive(int(run_pid), run_start):
+                if run_pid == pid:
+                    with _LIVE_RUNS_LOCK:
+                        live = (self._identity, run_id) in _LIVE_RUNS
+                    if live:
+                        raise StoreError(
+                            f"another sync of source {source!r} is running in this process "
+                            f"(run {run_id}) on this store; wait for it to finish",
+                            source=source,
+                        )
+                elif run_pid is not None and _run_alive(int(run_pid), run_start):
                     raise StoreError(
                         f"another sync of source {source!r} is running (pid {run_pid}, run "
                         f"{run_id}) on this store; wait for it or stop it",
@@ -527,16 +544,25 @@ class Store:
                 " VALUES (?,?,?,?,?,?)",
                 (source, connector, _now(), "running", pid, host),
             )
-            return int(cur.lastrowid or 0)
+            run_id = int(cur.lastrowid or 0)
+            with _LIVE_RUNS_LOCK:
+                _LIVE_RUNS.add((self._identity, run_id))
+            return run_id
 
     def finish_run(
         self, run_id: int, status: str, report: dict[str, Any], error: str | None = None
     ) -> None:
-        with self._write(f"the end of run {run_id}") as db:
-            db.execute(
-                "UPDATE runs SET finished_at = ?, status = ?, report = ?, error = ? WHERE id = ?",
-                (_now(), status, _json.dumps(report), error, run_id),
-            )
+        try:
+            with self._write(f"the end of run {run_id}") as db:
+                db.execute(
+                    "UPDATE runs SET finished_at = ?, status = ?, report = ?, error = ?"
+                    " WHERE id = ?",
+                    (_now(), status, _json.dumps(report), error, run_id),
+                )
+        finally:
+            # Even when the end could not be written: the next run then marks the row killed.
+            with _LIVE_RUNS_LOCK:
+                _LIVE_RUNS.discard((self._identity, run_id))
 
     def runs(self, source: str | None = None, limit: int = 20) -> list[RunRecord]:
         """The most recent runs, newest first."""
