@@ -199,9 +199,11 @@ def _pull_to_file(args: argparse.Namespace, out: _Out, conn: Any) -> int:
     report = {"records": count, "quarantined": len(rejects), "out": args.out, **conn.report()}
     if quarantine:
         report["quarantine_file"] = quarantine
+    skipped = sorted(report.get("unavailable_kinds") or ())
     out.note(
         f"{count} records written to {args.out}"
         + (f"; {len(rejects)} quarantined in {quarantine}" if rejects else "")
+        + (f"; not on this instance: {', '.join(skipped)}" if skipped else "")
     )
     out.json(report)
     return 5 if rejects else 0

@@ -42,6 +42,7 @@ from itsm_bridge.errors import (
     ConfigurationError,
     InvalidOptionsError,
     ItsmBridgeError,
+    KindUnavailableError,
     MappingError,
     UnknownConnectorError,
 )
@@ -209,6 +210,7 @@ class PullStats:
     rejected: int = 0
     unknown_codes: Counter[str] = field(default_factory=Counter)
     completeness: list[CompletenessCheck] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)  # kind -> why it was skipped
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def count_page(self, records: int, rejected: int) -> None:
@@ -237,6 +239,7 @@ class PullStats:
                 }
                 for c in self.completeness
             ],
+            "unavailable_kinds": dict(self.unavailable),
         }
 
 
@@ -420,10 +423,42 @@ class Connector(ABC):
         try:
             with relaxed_gc():
                 for kind in wanted:
-                    yield from self._items_of(self.pull_pages(kind, None, since=bound), on_reject)
+                    pages = self.pull_pages(kind, None, since=bound)
+                    if kinds is None:
+                        pages = self.unless_unavailable(kind, pages, wanted)
+                    yield from self._items_of(pages, on_reject)
         except ItsmBridgeError as exc:
             exc.named(self.source)
             raise
+
+    def unless_unavailable(
+        self, kind: Kind, pages: Iterable[Page], wanted: Sequence[Kind]
+    ) -> Iterator[Page]:
+        """``pages``, or none when the instance has no collection for ``kind``.
+
+        For a pull or sync of every kind (none named): a :class:`KindUnavailableError` raised
+        before the first page skips the kind with a warning and names it in the report
+        (``unavailable_kinds``). It is raised all the same when no kind of ``wanted`` is
+        available (a wrong base URL looks like that too).
+        """
+        first = True
+        try:
+            for page in pages:
+                first = False
+                yield page
+        except KindUnavailableError as exc:
+            if not first:
+                raise
+            with self.stats._lock:
+                self.stats.unavailable[kind.value] = exc.message
+                if all(k.value in self.stats.unavailable for k in wanted):
+                    raise
+            log.warning(
+                "%s: %s; a pull of every kind goes on without %s",
+                self.source,
+                exc.message,
+                kind.value,
+            )
 
     def _items_of(
         self, pages: Iterable[Page], on_reject: Callable[[Reject], None] | None

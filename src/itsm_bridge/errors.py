@@ -8,6 +8,7 @@
     │   ├── InvalidOptionsError         connector options or a config file are wrong
     │   ├── UnknownFieldError           a field named in a query or mapping does not exist
     │   ├── EndpointNotFoundError       404: wrong base URL, table or API version
+    │   ├── KindUnavailableError        the instance has no collection for a kind (no plugin)
     │   └── InsecureTransportError      plain http:// to a non-loopback host, not allowed
     ├── AccessError                     re-authenticate or get permission            exit 3
     │   ├── AuthenticationError         401: wrong or expired credentials
@@ -42,6 +43,7 @@ __all__ = [
     "InsecureTransportError",
     "InvalidOptionsError",
     "ItsmBridgeError",
+    "KindUnavailableError",
     "MappingError",
     "PermissionDeniedError",
     "RateLimitedError",
@@ -164,6 +166,15 @@ class UnknownFieldError(ConfigurationError):
 
 class EndpointNotFoundError(ConfigurationError):
     """The platform answered 404 for a collection: wrong base URL, table name or API version."""
+
+
+class KindUnavailableError(ConfigurationError):
+    """This instance has no collection for a kind: the product or plugin that holds it (a
+    ServiceNow instance without Project Portfolio Management has no ``pm_project``) is not there.
+
+    A pull or sync of every kind (no kinds named) skips such a kind with a warning and names it
+    in the run report; one that names the kind raises this.
+    """
 
 
 class InsecureTransportError(ConfigurationError):

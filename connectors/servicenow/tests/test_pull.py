@@ -349,3 +349,49 @@ def test_records_deleted_while_paging(sandbox: SandboxFactory) -> None:
     faults.p_delete_during_paging = faults.p_update_during_paging = 0.0  # a quiet census
     census = set(connect(box).census(Kind.INCIDENT))
     assert census == {i.uid for i in box.visible_items()}
+
+
+@pytest.mark.parametrize("dictionary_readable", [True, False])
+def test_a_kind_whose_plugin_is_not_installed_is_skipped_only_when_not_named(
+    sandbox: SandboxFactory, tmp_path: Path, dictionary_readable: bool
+) -> None:
+    # An instance without Project Portfolio Management has no pm_project or pm_project_task:
+    # a pull of every kind must still deliver the rest, and say what it skipped.
+    items = [
+        *generate_items(Kind.INCIDENT, 40, seed=3),
+        *generate_items(Kind.PROJECT, 10, seed=4),
+    ]
+    box = sandbox(
+        items,
+        dictionary_readable=dictionary_readable,
+        absent_tables=("pm_project", "pm_project_task"),
+    )
+    conn = connect(box)
+    pulled = list(conn.pull())
+    assert sorted(i.key for i in pulled) == sorted(i.number for i in box.visible_items())
+    assert {i.kind for i in pulled} == {Kind.INCIDENT}
+    skipped = conn.report()["unavailable_kinds"]
+    assert set(skipped) == {"project", "task"}
+    assert "no table 'pm_project'" in skipped["project"]
+
+    with pytest.raises(ib.KindUnavailableError, match="pm_project") as named:
+        list(connect(box).pull(kinds=["incident", "project"]))
+    assert named.value.exit_code == 2  # a configuration error when the kind is asked for
+
+    result = ib.sync(connect(box), store=tmp_path / "s.db")
+    assert result.status == "ok"
+    assert result.records == 40
+    report = result.as_dict()["kinds"]
+    assert report["project"]["unavailable"]
+    assert not report["project"]["complete"]
+    assert report["incident"]["unavailable"] is None
+    assert "not on this instance: project, task" in result.summary()
+
+
+def test_no_table_of_any_kind_is_an_error_not_an_empty_pull(sandbox: SandboxFactory) -> None:
+    # A base URL pointing at the wrong thing can look like that: it must not pass as "ok".
+    tables = ("incident", "change_request", "problem", "sc_req_item", "pm_project",
+              "pm_project_task")  # fmt: skip
+    box = sandbox(generate_items(Kind.INCIDENT, 5, seed=4), absent_tables=tables)
+    with pytest.raises(ib.KindUnavailableError, match="pm_project_task"):
+        list(connect(box).pull())

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from itsm_bridge.connector import Connector, Cursor, parse_kinds, parse_since
+from itsm_bridge.connector import Connector, Cursor, Page, parse_kinds, parse_since
 from itsm_bridge.errors import ItsmBridgeError
 from itsm_bridge.schema import Kind
 from itsm_bridge.sync.result import KindReport, SyncProgress, SyncResult
@@ -87,8 +87,8 @@ def run_sync(
         log.info("sync of %s started (run %d): %s", conn.source, run_id, [k.value for k in wanted])
         try:
             for kind in wanted:
-                _sync_kind(conn, db, kind, result, bound, progress)
-                if census:
+                _sync_kind(conn, db, kind, result, bound, progress, wanted if kinds is None else ())
+                if census and result.kinds[kind.value].unavailable is None:
                     _census(conn, db, kind, result)
             result.status = "ok"
         except BaseException as exc:
@@ -124,12 +124,19 @@ def _sync_kind(
     result: SyncResult,
     since: datetime | None,
     progress: ProgressCallback | None,
+    every: Sequence[Kind],
 ) -> None:
+    """``every``: the kinds of a sync of every kind (none named), where a kind the instance
+    does not have is skipped (see :meth:`Connector.unless_unavailable`); else empty."""
     stats = result.kinds.setdefault(kind.value, KindReport(kind.value))
     cursor = db.cursor(conn.source, kind)
     stats.cursor_from = _watermark(cursor)
     log.info("pulling %s %s from %s", conn.source, kind.value, stats.cursor_from or "the start")
-    for page in conn.pull_pages(kind, cursor, since=None if cursor is not None else since):
+    bound = None if cursor is not None else since
+    pages: Iterable[Page] = conn.pull_pages(kind, cursor, since=bound)
+    if every:
+        pages = conn.unless_unavailable(kind, pages, every)
+    for page in pages:
         counts = db.write_page(
             conn.source, kind, page.items, page.rejects, page.cursor, run_id=result.run_id
         )
@@ -167,6 +174,9 @@ def _sync_kind(
                     done=page.final,
                 )
             )
+    if stats.pages == 0 and kind.value in conn.stats.unavailable:
+        stats.unavailable = conn.stats.unavailable[kind.value]
+        return
     stats.complete = True
     if stats.quarantined > _LOGGED_REJECTS:
         log.warning(

@@ -28,6 +28,7 @@ class KindReport:
     complete: bool = False
     cursor_from: str | None = None
     cursor_to: str | None = None
+    unavailable: str | None = None  # why a sync of every kind skipped this one
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +43,7 @@ class KindReport:
             "complete": self.complete,
             "cursor_from": self.cursor_from,
             "cursor_to": self.cursor_to,
+            "unavailable": self.unavailable,
         }
 
 
@@ -206,6 +208,9 @@ class SyncResult:
             parts.append(f"{self.deleted} no longer visible")
         if self.completeness_ok is not None:
             parts.append("completeness " + ("ok" if self.completeness_ok else "MISMATCH"))
+        skipped = sorted(k for k, r in self.kinds.items() if r.unavailable)
+        if skipped:
+            parts.append(f"not on this instance: {', '.join(skipped)}")
         parts.append(f"{self.duration_seconds:.1f}s")
         line = ", ".join(parts)
         if self.error:

@@ -15,8 +15,9 @@ without delivering anything twice, yet still catches records changed in the curs
 from __future__ import annotations
 
 import logging
+import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -36,6 +37,7 @@ from itsm_bridge import (
     InvalidOptionsError,
     ItsmBridgeError,
     Kind,
+    KindUnavailableError,
     OAuth2,
     Page,
     Reject,
@@ -46,7 +48,7 @@ from itsm_bridge._idset import IdSet
 from itsm_bridge.connector import relaxed_gc
 from itsm_bridge_servicenow.api import Stats, TableApi
 from itsm_bridge_servicenow.codes import DEFAULT_STATE_TABLES, CodeBook
-from itsm_bridge_servicenow.dictionary import DictionaryUnreadable, FieldCatalog
+from itsm_bridge_servicenow.dictionary import DictionaryUnreadable, FieldCatalog, NoSuchTable
 from itsm_bridge_servicenow.mapping import MappingContext, map_row
 from itsm_bridge_servicenow.options import ServiceNowOptions, parse_code_entry
 from itsm_bridge_servicenow.paging import PageSize, RangePage, read_ids, read_range, run_ranges
@@ -65,6 +67,10 @@ from itsm_bridge_servicenow.values import format_utc, parse_utc, value
 __all__ = ["ServiceNowConnector"]
 
 log = logging.getLogger("itsm_bridge.servicenow")
+
+# The Table API's answer for a table the instance does not have (400, A7): "Invalid table xyz",
+# "Table xyz does not exist".
+_NO_SUCH_TABLE = re.compile(r"invalid table|does not exist", re.IGNORECASE)
 
 # A window is cut at count quantiles (one range per worker) from this many pages per range and
 # this many records on: below that the extra round trip saves little.
@@ -278,11 +284,57 @@ class ServiceNowConnector(Connector):
         self, kind: Kind, cursor: Cursor | None = None, *, since: datetime | None = None
     ) -> Iterator[Page]:
         with relaxed_gc():  # pages decode into short-lived containers, free of cycles
-            yield from self._pull_pages(kind, cursor, since)
+            pages = self._pull_pages(kind, cursor, since)
+            try:
+                try:
+                    first = next(pages)
+                except StopIteration:
+                    return
+                except ConfigurationError as exc:
+                    missing = self._missing_table(kind, exc)
+                    if missing is None:
+                        raise
+                    raise missing from None
+                yield first
+                yield from pages
+            finally:
+                pages.close()
+
+    def _missing_table(self, kind: Kind, exc: ConfigurationError) -> KindUnavailableError | None:
+        """``exc`` as a :class:`KindUnavailableError` when it says that the one built-in table of
+        ``kind`` does not exist here (its plugin is not installed: ``pm_project`` needs Project
+        Portfolio Management), else None. A table the options name is a typo, not a plugin."""
+        specs = self.tables(kind)
+        table = specs[0].table
+        if len(specs) > 1 or table not in BUILTIN:
+            return None
+        context = exc.context
+        if isinstance(exc, NoSuchTable) and exc.table == table:
+            evidence = "sys_db_object has no such name"
+        elif (
+            context is not None
+            and context.endpoint in (table, f"{table} (stats)")
+            and (
+                context.status == 404
+                or (
+                    context.status == 400
+                    and _NO_SUCH_TABLE.search(context.body_excerpt or "") is not None
+                )
+            )
+        ):
+            evidence = f"the Table API answered {context.status}"
+        else:
+            return None
+        return KindUnavailableError(
+            f"this instance has no table {table!r} ({evidence}), so it has no {kind.value} "
+            "records: is its plugin installed?",
+            source=self.source,
+            context=context,
+        )
 
     def _pull_pages(
         self, kind: Kind, cursor: Cursor | None, since: datetime | None
-    ) -> Iterator[Page]:
+    ) -> Generator[Page, None, None]:
         kind = Kind(kind)
         specs = self.tables(kind)
         early: Future[tuple[Stats, list[datetime] | None]] | None = None

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from itsm_bridge import ConfigurationError, PermissionDeniedError
 from itsm_bridge.http import HttpResponse, Transport
 
-__all__ = ["DictionaryUnreadable", "FieldCatalog", "TableFields"]
+__all__ = ["DictionaryUnreadable", "FieldCatalog", "NoSuchTable", "TableFields"]
 
 log = logging.getLogger("itsm_bridge.servicenow")
 
@@ -42,6 +42,17 @@ LIKELY_ANCESTRY: dict[str, tuple[str, ...]] = {
 
 class DictionaryUnreadable(Exception):
     """sys_dictionary or sys_db_object answered 403 for this account."""
+
+
+class NoSuchTable(ConfigurationError):
+    """sys_db_object has no table of that name on this instance."""
+
+    def __init__(self, table: str) -> None:
+        super().__init__(
+            f"table {table!r} does not exist on this instance (sys_db_object has no such name); "
+            "check the table name in the connector options"
+        )
+        self.table = table
 
 
 @dataclass
@@ -103,10 +114,7 @@ class FieldCatalog:
                 if not rows:
                     if chain:
                         break
-                    raise ConfigurationError(
-                        f"table {table!r} does not exist on this instance (sys_db_object has "
-                        "no such name); check the table name in the connector options"
-                    )
+                    raise NoSuchTable(table)
                 names: list[str] = []
                 for hop in walk:
                     name = str(rows[0].get(hop) or "")

@@ -17,7 +17,7 @@ What it serves and how it misbehaves is described in :mod:`.app`; the data model
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -80,20 +80,26 @@ class ServiceNowSandbox(ServedSandbox):
         services: Mapping[str, str] | None = None,
         state_models: Mapping[str, str] | None = None,
         custom_fields: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+        absent_tables: Iterable[str] = (),
     ) -> None:
         self.faults = faults
         self.timezone = timezone
         self.username, self._password = username, password
         self.oauth_clients = dict(oauth_clients or {DEFAULT_CLIENT[0]: DEFAULT_CLIENT[1]})
         self.instance = Instance()
-        self.store = MutableStore(items, faults=faults, seed=seed)
-        self._where: dict[str, tuple[str, str]] = {}  # number -> (sys_id, table)
         self.renderer = Renderer(
             items,
             services or _default_services(),
             state_models=state_models,
             custom_fields=custom_fields,
         )
+        # Tables of plugins this instance lacks (pm_project without Project Portfolio
+        # Management): no rows, no dictionary entries, "Invalid table" from the Table API.
+        self.absent_tables = frozenset(absent_tables)
+        if self.absent_tables:
+            items = [i for i in items if self.renderer.row(i)[0] not in self.absent_tables]
+        self.store = MutableStore(items, faults=faults, seed=seed)
+        self._where: dict[str, tuple[str, str]] = {}  # number -> (sys_id, table)
         self._load(items, state_models or {}, custom_fields or {})
         self.app = ServiceNowApp(
             self.instance,
@@ -108,6 +114,7 @@ class ServiceNowSandbox(ServedSandbox):
             dictionary_readable=dictionary_readable,
             rate_limit_per_hour=rate_limit_per_hour,
             churn=self._churn,
+            absent_tables=self.absent_tables,
         )
         self.server = SandboxServer(self.app, faults=faults)
         self._lock = threading.Lock()
@@ -146,6 +153,8 @@ class ServiceNowSandbox(ServedSandbox):
         stamp = "2024-01-01 00:00:00"
         base = {"sys_created_on": stamp, "sys_updated_on": stamp, "sys_mod_count": "0"}
         for name, definition in TABLES.items():
+            if name in self.absent_tables:
+                continue
             parent = sys_id_for("sys_db_object", definition.parent) if definition.parent else ""
             objects.put(
                 {

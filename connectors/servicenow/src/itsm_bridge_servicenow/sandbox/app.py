@@ -87,6 +87,7 @@ class ServiceNowApp:
         dictionary_readable: bool,
         rate_limit_per_hour: int | None,
         churn: Callable[[str, int], None],
+        absent_tables: frozenset[str] = frozenset(),
     ) -> None:
         self.instance = instance
         self.faults = faults
@@ -100,6 +101,7 @@ class ServiceNowApp:
         self.dictionary_readable = dictionary_readable
         self.rate_limit_per_hour = rate_limit_per_hour
         self.churn = churn
+        self.absent_tables = absent_tables
         self.tokens: dict[str, float] = {}
         self.refresh_tokens: dict[str, str] = {}
         self.log: list[tuple[str, str, dict[str, str]]] = []
@@ -145,7 +147,7 @@ class ServiceNowApp:
         return envelope(400, "Requested URI does not represent any resource", request.path)
 
     def check_table(self, table: str) -> SandboxResponse | None:
-        if table not in TABLES:
+        if table not in TABLES or table in self.absent_tables:
             return envelope(400, f"Invalid table {table}", f"Table {table} does not exist")
         if table in _SYSTEM and not self.dictionary_readable:
             return envelope(403, "Insufficient rights to query records", None)
