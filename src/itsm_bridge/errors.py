@@ -16,7 +16,7 @@
     ├── SourceUnavailableError          retry later: failing after our retries       exit 4
     │   ├── SourceConnectionError       DNS, refused, reset, TLS, timeouts
     │   ├── RateLimitedError            429 still answered after the retry budget
-    │   └── ServerError                 5xx still answered after the retry budget
+    │   └── ServerError                 502-504 after the retry budget; 500 at once
     ├── DataError                       bad data: fix or skip the record             exit 5
     │   ├── ResponseFormatError         HTML where JSON was expected, malformed JSON, oversized body
     │   ├── MappingError                a record that cannot become a WorkItem
@@ -210,7 +210,8 @@ class RateLimitedError(SourceUnavailableError):
 
 
 class ServerError(SourceUnavailableError):
-    """The source still answered 5xx after the retry budget was spent."""
+    """The source answered 502-504 until the retry budget was spent, or 500 (not retried: a
+    request that makes the server fail fails again)."""
 
 
 class DataError(ItsmBridgeError):

@@ -81,6 +81,22 @@ def test_three_503s_then_200_succeeds_with_growing_waits(
     assert fake_time.sleeps == [0.5, 1.0, 2.0]
 
 
+def test_retries_log_the_failure_and_only_the_final_error_says_the_budget_is_spent(
+    mock: Any, make_transport: Factory, fake_time: FakeTime, caplog: pytest.LogCaptureFixture
+) -> None:
+    for _ in range(3):
+        mock.get(URL, status=503, json={"error": "unavailable"})
+    t = make_transport(retry=RetryPolicy(max_attempts=3, initial_wait=0.5, jitter=0.0))
+    with caplog.at_level("INFO", logger="itsm_bridge.http"), pytest.raises(ServerError) as spent:
+        t.get(URL)
+    retries = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert len(retries) == 2
+    assert all("server error 503" in r and "budget" not in r for r in retries)
+    assert spent.value.message == (
+        "server error 503, still failing after 3 attempts (the retry budget is spent)"
+    )
+
+
 def test_jitter_stays_within_its_share(
     mock: Any, make_transport: Factory, fake_time: FakeTime
 ) -> None:

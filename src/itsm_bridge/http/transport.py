@@ -359,9 +359,14 @@ class Transport:
                         decode=decode,
                     )  # fmt: skip
         except _Retryable as spent:
-            if isinstance(spent.error, ItsmBridgeError):
-                spent.error.named(self.source)
-            raise spent.error from None
+            error = spent.error
+            # Said only now: the retries logged on the way carry the plain failure.
+            attempts = int(retrying.statistics.get("attempt_number") or 1)
+            error.message += f", still failing after {attempts} attempt" + (
+                "s (the retry budget is spent)" if attempts > 1 else ""
+            )
+            error.named(self.source)
+            raise error from None
         except ItsmBridgeError as exc:
             exc.named(self.source)
             raise
@@ -628,13 +633,13 @@ class Transport:
         if status == 429:
             after = parse_retry_after(headers.get("Retry-After"), now=self._wall())
             return _Retryable(
-                RateLimitedError("rate limited (429) after the retry budget", context=context),
+                RateLimitedError("rate limited (429)", context=context),
                 retry_after=after,
             )
         if status in RETRY_STATUSES:
             after = parse_retry_after(headers.get("Retry-After"), now=self._wall())
             return _Retryable(
-                ServerError(f"server error {status} after the retry budget", context=context),
+                ServerError(f"server error {status}", context=context),
                 retry_after=after,
             )
         if status == 401:
