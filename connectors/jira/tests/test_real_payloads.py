@@ -161,6 +161,15 @@ def test_lucene_wiki_text_kept(real: LoadReal) -> None:
     assert '| <NUMBER:    (["+","-"])? (<_NUM_CHAR>)+ "." (<_NUM_CHAR>)+ >' in item.description
 
 
+def test_user_names_lose_the_padding_a_hand_typed_name_carries(real: LoadReal) -> None:
+    raw = real("apache-lucene-search-v2.json")["issues"][0]
+    fields = dict(raw["fields"])
+    fields["assignee"] = {"name": "jdoe", "displayName": "Jane Doe "}
+    fields["reporter"] = {"name": " rroe", "displayName": "  "}  # blank: the next name
+    item = map_issue(dict(raw, fields=fields), APACHE)
+    assert (item.assignee, item.requester) == ("Jane Doe", "rroe")
+
+
 def test_lucene_effort_and_epic_link_when_present(real: LoadReal) -> None:
     raw = real("apache-lucene-search-v2.json")["issues"][0]
     fields = dict(raw["fields"], timespent=5400, timeoriginalestimate=7200)

@@ -108,6 +108,17 @@ def test_display_value_all_keeps_utc_and_labels() -> None:
     assert other.key == "INC0022222"
 
 
+def test_reference_names_lose_the_padding_a_hand_typed_name_carries() -> None:
+    payload = real_json("demisto-servicenowv2-response-constants.json")
+    raw = dict(payload["RESPONSE_FETCH_USE_DISPLAY_VALUE"]["result"][0])
+    for name, shown in (("assignment_group", " Test_group "), ("caller_id", "Jane Doe\t"),
+                        ("assigned_to", "   ")):  # fmt: skip
+        raw[name] = {**raw.get(name, {"value": "6816f79cc0a8016401c5a33be04be441"}),
+                     "display_value": shown}  # fmt: skip
+    item = map_row(BUILTIN["incident"], raw, CTX)
+    assert (item.team, item.requester, item.assignee) == ("Test_group", "Jane Doe", None)
+
+
 def test_task_with_display_values_gets_its_parent_number() -> None:
     payload = real_json("demisto-servicenowv2-response-constants.json")
     raw = payload["RESPONSE_QUERY_TABLE_SYS_PARAMS"]["result"][0]

@@ -225,7 +225,10 @@ def _user(value: Any) -> str | None:
     for key in ("displayName", "name", "accountId", "emailAddress"):
         text = value.get(key)
         if isinstance(text, str) and text:
-            return text
+            # A hand-typed display name may carry padding: "Jane Doe " must not be another person.
+            text = text.strip()
+            if text:
+                return text
     return None
 
 

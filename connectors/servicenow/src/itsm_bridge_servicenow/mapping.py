@@ -91,10 +91,17 @@ def _split(raw: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     return values, shown
 
 
+def _name(shown: dict[str, str], name: str) -> str | None:
+    """A reference's display name, without the padding a hand-typed name may carry (a report
+    would group "Jane Doe" and "Jane Doe " apart)."""
+    label = shown.get(name)
+    return (label.strip() or None) if label else None
+
+
 def _first_shown(shown: dict[str, str], names: tuple[str, ...]) -> str | None:
-    """The first reference among ``names`` with a display value (a bare sys_id is not one)."""
+    """The first reference among ``names`` with a display name (a bare sys_id is not one)."""
     for name in names:
-        label = shown.get(name)
+        label = _name(shown, name)
         if label:
             return label
     return None
@@ -203,10 +210,10 @@ def map_row(spec: TableSpec, raw: Mapping[str, Any], ctx: MappingContext) -> Wor
         "created_at": _when(values, "opened_at", record) or _when(values, "sys_created_on", record),
         "updated_at": _when(values, "sys_updated_on", record),
         "resolved_at": resolved_at,
-        "team": shown.get("assignment_group") or None,
-        "assignee": shown.get("assigned_to") or None,
+        "team": _name(shown, "assignment_group"),
+        "assignee": _name(shown, "assigned_to"),
         "requester": _first_shown(shown, spec.requester),
-        "service": shown.get("business_service") or None,
+        "service": _name(shown, "business_service"),
         "category": category or None,
         "effort_hours": effort,
         "effort_source": source,
