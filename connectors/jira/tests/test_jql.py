@@ -39,6 +39,16 @@ def test_window_with_user_jql_and_exclusions() -> None:
 def test_user_jql_may_not_order() -> None:
     with pytest.raises(InvalidOptionsError, match="ORDER BY"):
         check_user_jql("project = OPS order by created")
+    with pytest.raises(InvalidOptionsError, match="ORDER BY"):
+        check_user_jql('summary ~ "x" ORDER BY created')
+
+
+@pytest.mark.parametrize(
+    "jql",
+    ['summary ~ "order by"', "summary ~ 'Order  By date'", 'text ~ "a \\" order by b"'],
+)
+def test_order_by_inside_a_quoted_value_is_not_an_order_clause(jql: str) -> None:
+    assert check_user_jql(jql) == jql
     assert check_user_jql("  ") is None
 
 

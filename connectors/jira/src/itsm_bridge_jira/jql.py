@@ -25,6 +25,7 @@ __all__ = ["ORDER", "ceil_minute_ms", "floor_minute_ms", "quote", "window_jql"]
 ORDER = "ORDER BY updated ASC, id ASC"
 _MINUTE_MS = 60_000
 _ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
+_STRING = re.compile(r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'""", re.DOTALL)
 _SAFE_WORD = re.compile(r"^[A-Za-z0-9_]+$")
 
 
@@ -49,7 +50,7 @@ def check_user_jql(jql: str | None) -> str | None:
     """The user's extra restriction; it may not carry its own ORDER BY (the pull orders)."""
     if jql is None or not jql.strip():
         return None
-    if _ORDER_BY.search(jql):
+    if _ORDER_BY.search(_STRING.sub('""', jql)):  # words inside a quoted value are not JQL
         raise InvalidOptionsError(
             "option 'jql' must not contain ORDER BY: the connector orders by updated, id "
             "to make incremental pulls resumable"

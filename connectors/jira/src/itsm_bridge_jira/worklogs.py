@@ -44,20 +44,24 @@ class NextPagePaginator(FollowOnce):
 def worklogs_since(
     transport: Transport, deployment: Deployment, since_ms: int
 ) -> dict[str, list[dict[str, Any]]]:
-    """Worklogs changed since ``since_ms``, grouped by issue id."""
-    ids: list[int] = []
+    """Worklogs changed since ``since_ms``, grouped by issue id, each worklog once."""
+    # Keyed by id: a worklog listed on two pages (the next page's ``since`` is the last one's
+    # ``until``, and a server may treat it as inclusive) is still one worklog, counted once.
+    ids: dict[int, None] = {}
     request = PageRequest(f"{deployment.api}/worklog/updated", params={"since": since_ms})
     for page in fetch_pages(
         transport, request, NextPagePaginator(), records_path="values", endpoint="worklog"
     ):
-        ids.extend(int(v["worklogId"]) for v in page.records if isinstance(v, Mapping))
-    by_issue: dict[str, list[dict[str, Any]]] = {}
-    for start in range(0, len(ids), LIST_LIMIT):
-        chunk = ids[start : start + LIST_LIMIT]
+        ids.update((int(v["worklogId"]), None) for v in page.records if isinstance(v, Mapping))
+    by_issue: dict[str, dict[str, dict[str, Any]]] = {}
+    wanted = list(ids)
+    for start in range(0, len(wanted), LIST_LIMIT):
+        chunk = wanted[start : start + LIST_LIMIT]
         response = transport.request(
             "POST", f"{deployment.api}/worklog/list", json={"ids": chunk}, endpoint="worklog"
         )
         for worklog in response.data or ():
             if isinstance(worklog, dict) and worklog.get("issueId") is not None:
-                by_issue.setdefault(str(worklog["issueId"]), []).append(worklog)
-    return by_issue
+                issue = by_issue.setdefault(str(worklog["issueId"]), {})
+                issue[str(worklog.get("id", len(issue)))] = worklog
+    return {issue: list(logs.values()) for issue, logs in by_issue.items()}
