@@ -49,6 +49,10 @@ LOG_ENV = "ITSM_BRIDGE_LOG_LEVEL"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _KINDS = [k.value for k in Kind]
 _DIMENSIONS = ["month", "quarter", "team", "service", "kind", "category", "source"]
+_FULL_HELP = (
+    "forget the stored cursors first and read everything again (stored records are upserted, "
+    "not duplicated): picks up records a census found visible but not stored"
+)
 
 _EXIT_TABLE = "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
 
@@ -151,6 +155,8 @@ def cmd_schema(args: argparse.Namespace, out: _Out) -> int:
 def cmd_pull(args: argparse.Namespace, out: _Out) -> int:
     if bool(args.out) == bool(args.store):
         raise ConfigurationError("pull needs exactly one of --out FILE.jsonl or --store DB")
+    if args.full and not args.store:
+        raise ConfigurationError("--full re-reads into a store: it goes with --store DB")
     with _connector_from_args(args) as conn:
         if args.store:
             return _pull_into_store(args, out, conn)
@@ -162,7 +168,13 @@ def _pull_into_store(args: argparse.Namespace, out: _Out, conn: Any) -> int:
 
     with Store(args.store) as store, _progress_for(args) as bar:
         result = sync(
-            conn, store, args.kind or None, census=args.census, progress=bar, since=args.since
+            conn,
+            store,
+            args.kind or None,
+            census=args.census,
+            progress=bar,
+            since=args.since,
+            full=args.full,
         )
     out.note(result.summary())
     if result.quarantined:
@@ -232,7 +244,12 @@ def cmd_sync(args: argparse.Namespace, out: _Out) -> int:
     store_path = args.store or config.store_path
     with _progress_for(args) as bar:  # the store opens once every source is known to be valid
         results = sync_sources(
-            config, store=store_path, only=args.source or None, census=args.census, progress=bar
+            config,
+            store=store_path,
+            only=args.source or None,
+            census=args.census,
+            progress=bar,
+            full=args.full,
         )
     for result in results:
         out.note(result.summary())
@@ -625,6 +642,7 @@ exit codes:
         "--format", choices=["jsonl", "csv", "parquet"], default="jsonl", help="for --out"
     )
     p.add_argument("--census", action="store_true", help="mark records no longer visible")
+    p.add_argument("--full", action="store_true", help=_FULL_HELP)
     p.add_argument(
         "--source", help="name of this source in ids and the store (default: host[_port][/path])"
     )
@@ -658,6 +676,7 @@ exit codes:
         help="mark records no longer visible (overrides the config)",
     )
     census.add_argument("--no-census", dest="census", action="store_false", help="skip it")
+    p.add_argument("--full", action="store_true", help=_FULL_HELP)
 
     p = _command(
         sub,

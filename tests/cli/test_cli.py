@@ -77,6 +77,20 @@ def test_a_clean_pull_exits_0(
     assert "60 records (60 new" in capsys.readouterr().err
 
 
+def test_full_rereads_into_the_store_and_needs_one(
+    plugin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    srv, _ = fake.serve(fake.make_records(30))
+    db = str(tmp_path / "s.db")
+    with srv:
+        assert cli.main(pull_args(srv.url, "--store", db)) == 0
+        assert cli.main([*pull_args(srv.url, "--store", db, "--full"), "--json"]) == 0
+        again = json.loads(capsys.readouterr().out)
+        assert (again["records"], again["new"], again["unchanged"]) == (60, 0, 60)
+        assert cli.main(pull_args(srv.url, "--out", str(tmp_path / "x.jsonl"), "--full")) == 2
+    assert "--full re-reads into a store" in capsys.readouterr().err
+
+
 def test_wrong_password_exits_3_without_leaking_it(
     server: Server,
     tmp_path: Path,

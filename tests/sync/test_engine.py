@@ -126,6 +126,32 @@ def test_census_marks_records_no_longer_visible(platform: Platform, tmp_path: Pa
         assert store.count(include_deleted=True) == 236
 
 
+def test_census_counts_visible_records_the_store_lacks_and_full_reads_them(
+    platform: Platform, tmp_path: Path
+) -> None:
+    # A permission change reveals an old record without updating it: incremental syncs read by
+    # update time and never see it; the census must say so, and a full sync must store it.
+    server, app = platform
+    db = tmp_path / "s.db"
+    with fake.connect(server.url) as conn:
+        sync(conn, db, census=True)
+        revealed = dict(app.records["inc000005"], sys_id="inc900000", number="INC0900000")
+        with app.lock:
+            app.records["inc900000"] = revealed
+        second = sync(conn, db, census=True)
+        assert second.status == "ok"
+        assert (second.records, second.unstored) == (0, 1)
+        assert second.kinds["incident"].unstored == 1
+        assert second.kinds["change"].unstored == 0
+        assert "1 visible but not stored (--full reads them)" in second.summary()
+        third = sync(conn, db, census=True, full=True)
+    assert third.unstored == 0
+    assert third.new == 1  # the revealed one; the rest were upserted unchanged
+    assert third.unchanged == 236
+    with Store(db) as store:
+        assert store.count() == 237
+
+
 def test_kinds_and_since_bound_the_first_sync(platform: Platform, tmp_path: Path) -> None:
     server, _ = platform
     with fake.connect(server.url) as conn:

@@ -311,13 +311,14 @@ def sync_sources(
     census: bool | None = None,
     progress: ProgressCallback | None = None,
     connector_factory: Callable[[SourceConfig], Connector] = build_connector,
+    full: bool = False,
 ) -> list[SyncResult]:
     """Sync every source of ``config`` (or those named in ``only``) concurrently.
 
     Every connector is built first, so a missing secret or a typo stops the run before any
     source is touched, and before a store given by path (default: the config's) is opened or
     created. Each source then gets its own run report; one failing source does not stop the
-    others.
+    others. ``full`` re-reads every source from the start (see :func:`~itsm_bridge.sync.sync`).
     """
     chosen = list(config.sources)
     if only:
@@ -344,6 +345,7 @@ def sync_sources(
                     census=_census_for(src, config, census),
                     progress=progress,
                     since=src.since,
+                    full=full,
                 )
                 for src, conn in zip(chosen, connectors)
             ]

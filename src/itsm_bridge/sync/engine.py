@@ -43,15 +43,19 @@ def sync(
     census: bool = False,
     progress: ProgressCallback | None = None,
     since: datetime | str | None = None,
+    full: bool = False,
 ) -> SyncResult:
     """Pull every kind of ``conn`` from its stored cursor into ``store``; return the run report.
 
     ``since`` bounds only the first sync of a kind (later runs continue from the cursor).
-    ``census=True`` then asks the connector for every visible id of each kind and marks stored
-    items it no longer shows. Raises the connector's or store's error after recording the run;
-    records that cannot be mapped do not raise: they are quarantined and counted.
+    ``census=True`` then asks the connector for every visible id of each kind, marks stored
+    items it no longer shows and counts visible ones the store lacks (``unstored``).
+    ``full=True`` forgets the kinds' cursors first, so the run reads everything again (from
+    ``since`` if given): stored items are upserted, never duplicated. Raises the connector's or
+    store's error after recording the run; records that cannot be mapped do not raise: they
+    are quarantined and counted.
     """
-    result = run_sync(conn, store, kinds, census=census, progress=progress, since=since)
+    result = run_sync(conn, store, kinds, census=census, progress=progress, since=since, full=full)
     if result.exception is not None:
         raise result.exception
     return result
@@ -65,6 +69,7 @@ def run_sync(
     census: bool = False,
     progress: ProgressCallback | None = None,
     since: datetime | str | None = None,
+    full: bool = False,
 ) -> SyncResult:
     """Like :func:`sync`, but a failure is returned in the report (``.exception``), not raised.
 
@@ -86,6 +91,8 @@ def run_sync(
         )
         log.info("sync of %s started (run %d): %s", conn.source, run_id, [k.value for k in wanted])
         try:
+            if full:  # within the run: a live run of this source was refused above
+                db.reset_cursors(conn.source, wanted)
             for kind in wanted:
                 _sync_kind(conn, db, kind, result, bound, progress, wanted if kinds is None else ())
                 if census and result.kinds[kind.value].unavailable is None:
@@ -198,9 +205,23 @@ def _census(conn: Connector, db: Store, kind: Kind, result: SyncResult) -> None:
     if not conn.capabilities.census and type(conn).census is Connector.census:
         log.warning("connector %s has no id census; deletions of %s not checked", conn.name, kind)
         return
-    stats.deleted = db.apply_census(conn.source, kind, conn.census(kind))
+    found = db.census(conn.source, kind, conn.census(kind))
+    stats.deleted = found.marked
+    stats.unstored = found.unstored
     if stats.deleted:
         log.info("%s %s: %d stored records no longer visible", conn.source, kind, stats.deleted)
+    if found.unstored:
+        # Incremental syncs read by update time: a record older than the first sync's bound,
+        # or one a permission change revealed without updating it, is never read by them.
+        log.warning(
+            "%s %s: %d records are visible on the platform but not in the store (e.g. %s): "
+            "older than the first sync's --since, or revealed without being updated; a sync "
+            "with --full (full=True) reads them",
+            conn.source,
+            kind.value,
+            found.unstored,
+            ", ".join(found.unstored_sample[:5]),
+        )
 
 
 def _add_connector_counters(

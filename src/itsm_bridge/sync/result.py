@@ -29,6 +29,7 @@ class KindReport:
     cursor_from: str | None = None
     cursor_to: str | None = None
     unavailable: str | None = None  # why a sync of every kind skipped this one
+    unstored: int | None = None  # with a census: visible on the platform, not in the store
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +45,7 @@ class KindReport:
             "cursor_from": self.cursor_from,
             "cursor_to": self.cursor_to,
             "unavailable": self.unavailable,
+            "unstored": self.unstored,
         }
 
 
@@ -123,6 +125,13 @@ class SyncResult:
         return self._total("deleted")
 
     @property
+    def unstored(self) -> int | None:
+        """With a census: records the platform shows that the store lacks (``full`` reads them)."""
+        if not any(k.unstored is not None for k in self.kinds.values()):
+            return None
+        return self._total("unstored")
+
+    @property
     def duration_seconds(self) -> float:
         if self.finished_at is None:
             return 0.0
@@ -180,6 +189,7 @@ class SyncResult:
             "unchanged": self.unchanged,
             "quarantined": self.quarantined,
             "deleted": self.deleted,
+            "unstored": self.unstored,
             "unknown_codes": dict(sorted(self.unknown_codes.items())),
             "completeness_ok": self.completeness_ok,
             "completeness": self.completeness,
@@ -206,6 +216,8 @@ class SyncResult:
         ]
         if self.deleted is not None:
             parts.append(f"{self.deleted} no longer visible")
+        if self.unstored:
+            parts.append(f"{self.unstored} visible but not stored (--full reads them)")
         if self.completeness_ok is not None:
             parts.append("completeness " + ("ok" if self.completeness_ok else "MISMATCH"))
         skipped = sorted(k for k, r in self.kinds.items() if r.unavailable)

@@ -35,7 +35,14 @@ from itsm_bridge.errors import StoreError
 from itsm_bridge.schema import Kind, Label, Reason, ScoredItem, Verdict, WorkItem
 from itsm_bridge.sync.migrations import LATEST_VERSION, MIGRATIONS, Migration, month_of
 
-__all__ = ["PageCounts", "QuarantineRecord", "RunRecord", "Store", "StoredVerdict"]
+__all__ = [
+    "CensusResult",
+    "PageCounts",
+    "QuarantineRecord",
+    "RunRecord",
+    "Store",
+    "StoredVerdict",
+]
 
 log = logging.getLogger("itsm_bridge.sync.store")
 
@@ -98,6 +105,19 @@ class RunRecord:
     status: str
     report: dict[str, Any] | None
     error: str | None
+
+
+_CENSUS_SAMPLE = 20
+
+
+@dataclass(frozen=True)
+class CensusResult:
+    """What an id census found: items newly marked deleted, and ids the store lacks (with the
+    first few of them, as native ids, for the log)."""
+
+    marked: int
+    unstored: int
+    unstored_sample: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -584,10 +604,20 @@ class Store:
     # -- census ----------------------------------------------------------------------------------
 
     def apply_census(self, source: str, kind: Kind | str, native_ids: Iterable[str]) -> int:
-        """Mark stored items of ``(source, kind)`` whose id the platform no longer shows.
+        """Mark stored items of ``(source, kind)`` whose id the platform no longer shows;
+        returns how many were newly marked (see :meth:`census`)."""
+        return self.census(source, kind, native_ids).marked
+
+    def census(self, source: str, kind: Kind | str, native_ids: Iterable[str]) -> CensusResult:
+        """Compare the platform's ids of ``(source, kind)`` with the store.
+
+        Stored items whose id is not among them are marked deleted; items that reappear are
+        unmarked. Ids the platform shows that the store lacks are counted (a record older than
+        the first sync's ``since``, or one a permission change revealed without updating it:
+        incremental syncs read by update time and never see those).
 
         The ids stream into a temporary table in batches (a million ids never sit in a Python
-        set). Items that reappear are unmarked. Returns how many items were newly marked.
+        set).
         """
         kind_value = Kind(kind).value
         # The ids are paged from the platform (minutes on a large table): collect them in a
@@ -621,12 +651,22 @@ class Store:
             " WHERE source = ? AND kind = ? AND deleted_at IS NOT NULL"
             f" AND id IN (SELECT id FROM {table})"
         )
+        # Quarantined records are held (with their reason) in the quarantine, not missing.
+        unstored = (
+            f" FROM {table} WHERE id NOT IN (SELECT id FROM items WHERE source = ?)"  # noqa: S608
+            " AND id NOT IN (SELECT source || ':' || native_id FROM quarantine WHERE source = ?)"
+        )
         with self._write(f"the {kind_value} census of {source}") as db:
             marked = db.execute(gone, (_now(), source, kind_value)).rowcount
             db.execute(back, (source, kind_value))
+            count = db.execute("SELECT count(*)" + unstored, (source, source)).fetchone()[0]
+            sample = db.execute(
+                "SELECT id" + unstored + " ORDER BY id LIMIT ?", (source, source, _CENSUS_SAMPLE)
+            ).fetchall()
         with self._lock, contextlib.suppress(sqlite3.Error):
             self._db.execute(f"DROP TABLE IF EXISTS {table}")
-        return int(marked)
+        prefix = len(source) + 1
+        return CensusResult(int(marked), int(count), tuple(row[0][prefix:] for row in sample))
 
     # -- reading ---------------------------------------------------------------------------------
 
