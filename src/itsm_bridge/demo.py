@@ -64,11 +64,10 @@ def _share(part: float, whole: float) -> float:
 def _estimated_hours(scored: Sequence[ScoredItem]) -> list[float]:
     """Hours per item under the report's effort convention, from the synced data only."""
     try:
-        from itsm_bridge.report.effort import effort_of, parents_with_children
+        from itsm_bridge.report.effort import efforts
     except ImportError:  # the report module is missing: measured hours, nothing else
         return [s.effort_hours or 0.0 for s in scored]
-    parents = parents_with_children(scored)
-    return [effort_of(s, has_children=s.key in parents).hours for s in scored]
+    return [e.hours for e in efforts(scored)]
 
 
 def compare_with_truth(

@@ -69,6 +69,31 @@ def test_effective_n_and_trend_helpers() -> None:
     assert linear_trend([(0, 10, 1)]) is None
 
 
+def test_a_parent_cycle_keeps_its_hours() -> None:
+    # A -> B -> A: each "has a child", but no child outside the cycle counts their hours.
+    items = [scored("A", B, 5.0, parent_key="B"), scored("B", IN, 7.0, parent_key="A")]
+    report = build_report(items)
+    assert (report.total.count, report.total.hours) == (2, 12.0)
+    assert report.parent_hours_not_counted == 0.0
+    # A cycle with a way out to a counted item is carried by it, as any chain is.
+    items.append(scored("C", B, 3.0, parent_key="B"))
+    report = build_report(items)
+    assert (report.total.count, report.total.hours) == (1, 3.0)
+    assert report.parent_hours_not_counted == 12.0
+
+
+def test_a_parent_is_a_parent_within_its_own_source() -> None:
+    project = scored("P1", B, 80.0, kind="project").model_copy(
+        update={"id": "snow:P1", "source": "snow"}
+    )
+    elsewhere = scored("J-1", IN, 5.0, parent_key="P1").model_copy(
+        update={"id": "jira:J-1", "source": "jira"}
+    )
+    report = build_report([project, elsewhere])
+    assert (report.total.count, report.total.hours) == (2, 85.0)
+    assert report.parent_hours_not_counted == 0.0
+
+
 def test_effort_convention_default_estimate_and_parents() -> None:
     project = scored("PRJ1", B, 500.0, kind="project")
     items = [

@@ -204,6 +204,21 @@ def test_inheritance_is_independent_of_input_order(order: list[int]) -> None:
     assert {s.key: (s.scoring.label.value, s.scoring.p_business) for s in out} == verdicts(items)
 
 
+@pytest.mark.parametrize("snow_first", [True, False])
+def test_a_parent_is_found_in_the_childs_own_source(snow_first: bool) -> None:
+    # Two sources with a "P1" each: the Jira child's parent is the Jira P1, whatever the order.
+    grow = {"investment": {"portfolio_category": "grow"}}
+    snow = make_item("P", "project", key="P1", id="snow:P1", source="snow", extra=grow)
+    jira = make_item("Restore the backup", key="P1", id="jira:P1", source="jira")
+    child = make_item("Sprint 3 tasks", key="J-1", id="jira:J-1", source="jira", parent_key="P1")
+    batch = [snow, jira, child] if snow_first else [jira, snow, child]
+    scored = {s.id: s for s in SCORER.score(batch)}
+    inherited = {r.rule: r.weight for r in scored["jira:J-1"].scoring.reasons}["parent.inherit"]
+    parent_own = scored["jira:P1"].scoring.p_business
+    assert (inherited < 0) == (parent_own < 0.5)  # the Jira parent's sign, not the project's
+    assert scored["jira:J-1"].scoring.label is not Label.BUSINESS
+
+
 def test_parents_from_the_store_fill_the_gap() -> None:
     child = make_item("Sprint 3 tasks", key="T9", parent_key="PRJ9")
     parent_verdict = SCORER.score_one(

@@ -20,7 +20,13 @@ from itsm_bridge.report.aggregate import (
     Trend,
     build_report,
 )
-from itsm_bridge.report.effort import DEFAULT_EFFORT_HOURS, Effort, effort_of, parents_with_children
+from itsm_bridge.report.effort import (
+    DEFAULT_EFFORT_HOURS,
+    Effort,
+    effort_of,
+    efforts,
+    parents_with_children,
+)
 from itsm_bridge.report.html import render_html
 from itsm_bridge.report.render import FORMATS, render, render_csv, render_json, render_table
 
@@ -36,6 +42,7 @@ __all__ = [
     "Trend",
     "build_report",
     "effort_of",
+    "efforts",
     "parents_with_children",
     "render",
     "render_csv",

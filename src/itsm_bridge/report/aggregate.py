@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from itsm_bridge.errors import InvalidOptionsError
-from itsm_bridge.report.effort import DEFAULT_EFFORT_HOURS, effort_of, parents_with_children
+from itsm_bridge.report.effort import DEFAULT_EFFORT_HOURS, effort_of, efforts
 from itsm_bridge.report.stats import linear_trend, wilson
 from itsm_bridge.schema import EffortSource, Label, ScoredItem
 
@@ -263,15 +263,12 @@ def build_report(scored: Iterable[ScoredItem], by: Sequence[str] = ("month",)) -
             f"unknown report dimension(s) {unknown}: choose from {', '.join(DIMENSIONS)}"
         )
     items = list(scored)
-    parents = parents_with_children(items)
     computed = tuple(dict.fromkeys((*dimensions, "month", "team")))
     total = _Accumulator(keep_rows=True)
     groups: dict[str, dict[str, _Accumulator]] = {d: {} for d in computed}
     parent_hours = 0.0
-    for item in items:
-        has_children = item.key in parents
-        effort = effort_of(item, has_children=has_children)
-        if has_children:
+    for item, effort in zip(items, efforts(items)):
+        if not effort.counted:
             parent_hours += effort_of(item).hours
             continue  # its children carry its effort
         row = _Row(

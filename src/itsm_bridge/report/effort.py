@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_EFFORT_HOURS",
     "Effort",
     "effort_of",
+    "efforts",
     "finite_number",
     "parents_with_children",
 ]
@@ -83,12 +84,35 @@ def effort_of(
     return Effort(hours, source, True)
 
 
-def parents_with_children(items: Iterable[WorkItem]) -> set[str]:
-    """Keys of items that are the parent of another item in the same set."""
-    keys: set[str] = set()
-    parents: set[str] = set()
+def parents_with_children(items: Iterable[WorkItem]) -> set[tuple[str, str]]:
+    """``(source, key)`` of the items whose effort their children in the same set carry.
+
+    A parent is a parent within its source (``OPS-7`` on one Jira site is not ``OPS-7`` on
+    another). An item is carried when a chain of its descendants ends in an item with no
+    children here, whose hours are counted. The members of a parent cycle (A -> B -> A) with
+    no such descendant are not carried: nobody else would count their hours.
+    """
+    parent_of: dict[tuple[str, str], tuple[str, str]] = {}
+    nodes: set[tuple[str, str]] = set()
     for item in items:
-        keys.add(item.key)
+        node = (item.source, item.key)
+        nodes.add(node)
         if item.parent_key and item.parent_key != item.key:
-            parents.add(item.parent_key)
-    return keys & parents
+            parent_of.setdefault(node, (item.source, item.parent_key))
+    has_child = {parent for parent in parent_of.values() if parent in nodes}
+    carried: set[tuple[str, str]] = set()
+    for leaf in nodes - has_child:
+        # Walk up from each counted item: everything above it is carried by it.
+        parent = parent_of.get(leaf)
+        while parent is not None and parent in nodes and parent not in carried:
+            carried.add(parent)
+            parent = parent_of.get(parent)
+    return carried
+
+
+def efforts(items: Iterable[WorkItem]) -> list[Effort]:
+    """Each item's :class:`Effort` under the convention, over this set of items (see
+    :func:`parents_with_children`): a carried parent's is 0 hours, not counted."""
+    materialised = list(items)
+    carried = parents_with_children(materialised)
+    return [effort_of(i, has_children=(i.source, i.key) in carried) for i in materialised]

@@ -32,6 +32,7 @@ __all__ = ["Scorer", "Thresholds", "score"]
 
 P = TypeVar("P")
 R = TypeVar("R")
+Node = tuple[str, str]  # (source, key): how the batch knows an item, and a parent
 
 
 def _triple(payload: P, item: WorkItem, verdict: Verdict) -> tuple[P, WorkItem, Verdict]:
@@ -201,8 +202,9 @@ class Scorer:
     ) -> Iterator[R]:
         """``out(payload, item, verdict)`` for each pair, in input order."""
         held = _Held()
-        done: dict[str, float] = {}  # key -> evidence log-odds (prior excluded)
-        waiting: dict[str, list[int]] = {}  # parent key -> positions in `held` of its children
+        # Items are known by (source, key): a parent is a parent within its own source.
+        done: dict[Node, float] = {}  # node -> evidence log-odds (prior excluded)
+        waiting: dict[Node, list[int]] = {}  # parent node -> positions in `held` of its children
         prior = self._evidence.c.prior
         evidence = self._evidence
         evaluate = evidence.evaluate
@@ -211,18 +213,18 @@ class Scorer:
         payloads, items, owns, parent_keys = held.payloads, held.items, held.owns, held.parents
         head = 0  # held.head, kept in a local while the loop runs
         for payload, item in pairs:
+            source = item.source
             parent_key = item.parent_key
             if not parent_key or parent_key == item.key:
                 parent_key = parent_ref(item)
+            above = None if parent_key is None else (source, parent_key)
             if head == len(items):
-                if parent_key is None or parent_key in done:
+                if above is None or above in done:
                     # Fast path: nothing is held back (so no child waits for this item either).
-                    own = evaluate(
-                        item, None if parent_key is None else (parent_key, done[parent_key])
-                    )
-                    key = item.key
-                    if key not in done:
-                        done[key] = own[2] - prior
+                    own = evaluate(item, None if above is None else (above[1], done[above]))
+                    node = (source, item.key)
+                    if node not in done:
+                        done[node] = own[2] - prior
                     yield out(payload, item, verdict(own))
                     continue
                 held.clear()
@@ -230,21 +232,21 @@ class Scorer:
             position = len(items)
             payloads.append(payload)
             items.append(item)
-            parent_keys.append(parent_key)
-            if parent_key is None or parent_key in done:
-                parent = None if parent_key is None else (parent_key, done[parent_key])
-                key = item.key
-                if key in waiting:  # its children are finished with it, as they always were
+            parent_keys.append(above)
+            if above is None or above in done:
+                parent = None if above is None else (above[1], done[above])
+                node = (source, item.key)
+                if node in waiting:  # its children are finished with it, as they always were
                     owns.append(None)
                     self._finish(position, parent, held, done, waiting)
                 else:
                     own = evaluate(item, parent)
                     owns.append(own)
-                    if key not in done:
-                        done[key] = own[2] - prior
+                    if node not in done:
+                        done[node] = own[2] - prior
             else:
                 owns.append(None)
-                waiting.setdefault(parent_key, []).append(position)
+                waiting.setdefault(above, []).append(position)
             while head < len(items) and (own := owns[head]) is not None:
                 yield out(payloads[head], items[head], verdict(own))
                 payloads[head] = items[head] = owns[head] = None
@@ -260,62 +262,66 @@ class Scorer:
         position: int,
         parent: tuple[str, float] | None,
         held: _Held,
-        done: dict[str, float],
-        waiting: dict[str, list[int]],
+        done: dict[Node, float],
+        waiting: dict[Node, list[int]],
     ) -> None:
         stack = [(position, parent)]
         while stack:
             current, parent_evidence = stack.pop()
             item = held.items[current]
             held.owns[current] = own = self._evidence.evaluate(item, parent_evidence)
-            key = item.key
-            if key not in done:
-                done[key] = own[2] - self._evidence.c.prior
-                for child in waiting.pop(key, ()):
-                    stack.append((child, (key, done[key])))
+            node = (item.source, item.key)
+            if node not in done:
+                done[node] = own[2] - self._evidence.c.prior
+                for child in waiting.pop(node, ()):
+                    stack.append((child, (item.key, done[node])))
 
     def _drain(
         self,
-        waiting: dict[str, list[int]],
+        waiting: dict[Node, list[int]],
         held: _Held,
-        done: dict[str, float],
+        done: dict[Node, float],
         external: Mapping[str, Verdict | float],
     ) -> None:
         """Finish children whose parent never came: external parents first, then cycles."""
         items = held.items
-        pending = {items[i].key for positions in waiting.values() for i in positions}
-        for parent_key in sorted(k for k in waiting if k not in pending):
-            known = external.get(parent_key)
-            evidence = None if known is None else (parent_key, self._parent_logit(known))
-            for i in waiting.pop(parent_key):
+
+        def node_of(i: int) -> Node:
+            return (items[i].source, items[i].key)
+
+        pending = {node_of(i) for positions in waiting.values() for i in positions}
+        for parent in sorted(k for k in waiting if k not in pending):
+            known = external.get(parent[1])
+            evidence = None if known is None else (parent[1], self._parent_logit(known))
+            for i in waiting.pop(parent):
                 self._finish(i, evidence, held, done, waiting)
         if not waiting:
             return
         # What remains are parent cycles (A -> B -> A) and their descendants. Every member of a
         # cycle is scored without parent evidence, so the result does not depend on input order.
-        parent_of = {items[i].key: held.parents[i] for pos in waiting.values() for i in pos}
-        in_cycle: set[str] = set()
+        parent_of = {node_of(i): held.parents[i] for pos in waiting.values() for i in pos}
+        in_cycle: set[Node] = set()
         for start in sorted(parent_of):
-            path: list[str] = []
-            node: str | None = start
-            while node is not None and node in parent_of and node not in path:
-                path.append(node)
-                node = parent_of[node]
-            if node is not None and node in path:
-                in_cycle.update(path[path.index(node) :])
-        members = [i for pos in waiting.values() for i in pos if items[i].key in in_cycle]
+            path: list[Node] = []
+            step: Node | None = start
+            while step is not None and step in parent_of and step not in path:
+                path.append(step)
+                step = parent_of[step]
+            if step is not None and step in path:
+                in_cycle.update(path[path.index(step) :])
+        members = [i for pos in waiting.values() for i in pos if node_of(i) in in_cycle]
         for positions in waiting.values():
-            positions[:] = [i for i in positions if items[i].key not in in_cycle]
-        logits: dict[str, float] = {}
+            positions[:] = [i for i in positions if node_of(i) not in in_cycle]
+        logits: dict[Node, float] = {}
         for i in members:
             held.owns[i] = own = self._evidence.evaluate(items[i], None)
-            logits.setdefault(items[i].key, own[2] - self._evidence.c.prior)
-        for key, logit in logits.items():
-            done.setdefault(key, logit)
+            logits.setdefault(node_of(i), own[2] - self._evidence.c.prior)
+        for node, logit in logits.items():
+            done.setdefault(node, logit)
         for i in members:
-            key = items[i].key
-            for child in waiting.pop(key, ()):
-                self._finish(child, (key, done[key]), held, done, waiting)
+            node = node_of(i)
+            for child in waiting.pop(node, ()):
+                self._finish(child, (node[1], done[node]), held, done, waiting)
         waiting.clear()
 
     @staticmethod
@@ -359,7 +365,7 @@ class _Held:
         self.payloads: list[Any] = []
         self.items: list[Any] = []  # WorkItem (None once it has left)
         self.owns: list[Any] = []  # its evidence (Own) once worked out, else None
-        self.parents: list[str | None] = []
+        self.parents: list[Node | None] = []  # (source, parent key)
 
     def clear(self) -> None:
         """Called when everything held has left: positions start again at 0."""

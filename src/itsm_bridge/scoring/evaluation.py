@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from itsm_bridge.errors import DataError
-from itsm_bridge.report.effort import effort_of, parents_with_children
+from itsm_bridge.report.effort import Effort, efforts
 from itsm_bridge.schema import Label, ScoredItem, WorkItem
 from itsm_bridge.scoring.engine import Scorer
 from itsm_bridge.scoring.model import TextModel, TrainingParams
@@ -205,10 +205,9 @@ def _metrics(
 def _effort_figures(
     items: Sequence[WorkItem], truth: Sequence[Label], scored: Sequence[ScoredItem]
 ) -> dict[str, float | None]:
-    parents = parents_with_children(items)
     total = true_business = business = inward = undetermined = expected = 0.0
-    for item, label, s in zip(items, truth, scored):
-        hours = effort_of(item, has_children=item.key in parents).hours
+    for label, s, effort in zip(truth, scored, efforts(items)):
+        hours = effort.hours
         total += hours
         if label is Label.BUSINESS:
             true_business += hours
@@ -385,11 +384,11 @@ def uncertain(
     """
     active = scorer if scorer is not None else Scorer()
     materialised = list(items)
-    parents = parents_with_children(materialised)
-    scored = list(active.score(materialised))
+    scored = list(active.score(materialised))  # in input order
 
-    def priority(s: ScoredItem) -> tuple[float, float, str]:
-        hours = effort_of(s, has_children=s.key in parents).hours
-        return (round(abs(s.scoring.p_business - 0.5), 3), -hours, s.key)
+    def priority(pair: tuple[ScoredItem, Effort]) -> tuple[float, float, str]:
+        s, effort = pair
+        return (round(abs(s.scoring.p_business - 0.5), 3), -effort.hours, s.key)
 
-    return sorted(scored, key=priority)[:n]
+    ranked = sorted(zip(scored, efforts(materialised)), key=priority)
+    return [s for s, _ in ranked[:n]]
