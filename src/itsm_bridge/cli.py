@@ -102,6 +102,16 @@ def _env_name(value: str) -> str:
     return value
 
 
+def _at_least_two(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 2:
+        raise argparse.ArgumentTypeError(f"K-fold needs K >= 2, not {number}")
+    return number
+
+
 def _option(value: str) -> tuple[str, Any]:
     key, sep, raw = value.partition("=")
     if not sep or not key:
@@ -402,14 +412,26 @@ def cmd_evaluate(args: argparse.Namespace, out: _Out) -> int:
 
 def cmd_train(args: argparse.Namespace, out: _Out) -> int:
     from itsm_bridge.scoring import read_records, train
+    from itsm_bridge.scoring.model import teaches
     from itsm_bridge.sync.exports import atomic_output
 
     records = list(read_records(args.input))
     model = train(records)
     with atomic_output(args.output) as handle:
         handle.write(model.to_json())
-    out.note(f"model trained on {len(records)} labelled lines written to {args.output}")
-    out.json({"trained_on": len(records), "model": args.output, "fingerprint": model.fingerprint})
+    used = sum(1 for r in records if teaches(r.get("label")))
+    out.note(
+        f"model trained on {used} labelled lines ({len(records) - used} undetermined or "
+        f"unlabelled left out) written to {args.output}"
+    )
+    out.json(
+        {
+            "trained_on": used,
+            "left_out": len(records) - used,
+            "model": args.output,
+            "fingerprint": model.fingerprint,
+        }
+    )
     return 0
 
 
@@ -726,7 +748,9 @@ exit codes:
 """,
     )
     p.add_argument("input", metavar="LABELLED.jsonl", help="lines with a 'label' field")
-    p.add_argument("--folds", type=int, metavar="K", help="K-fold cross-validation of a model")
+    p.add_argument(
+        "--folds", type=_at_least_two, metavar="K", help="K-fold cross-validation (K >= 2)"
+    )
     _scoring_flags(p)
 
     p = _command(

@@ -64,6 +64,24 @@ def test_evaluate_reports_accuracy_and_macro_f1(
     assert "macro-F1" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("folds", ["0", "1", "-2", "x"])
+def test_evaluate_refuses_fewer_than_two_folds_as_a_usage_error(
+    labelled: Path, folds: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["evaluate", str(labelled), "--folds", folds]) == 2
+    assert "--folds" in capsys.readouterr().err
+
+
+def test_train_counts_the_lines_it_learned_from(
+    labelled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = labelled.read_text() + json.dumps({"title": "x", "label": "undetermined"}) + "\n"
+    labelled.write_text(lines)
+    assert cli.main(["train", str(labelled), "-o", str(tmp_path / "m.json"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["trained_on"], report["left_out"]) == (len(LABELLED), 1)
+
+
 def test_train_then_score_with_the_model(
     labelled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

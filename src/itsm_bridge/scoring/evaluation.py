@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from itsm_bridge.errors import DataError
+from itsm_bridge.errors import DataError, InvalidOptionsError
 from itsm_bridge.report.effort import Effort, efforts
 from itsm_bridge.schema import Label, ScoredItem, WorkItem
 from itsm_bridge.scoring.engine import Scorer
@@ -263,13 +263,15 @@ def evaluate(
     truth = [all_truth[i] for i in keep]
     if not items:
         raise DataError("no items labelled business-facing or inward-facing to evaluate")
-    if not folds:
+    if folds is None:
         scored = _score_in_context(active, all_items, keep)
         result = _metrics(items, truth, scored, excluded)
         result.scorer_version = active.version
         return result
     if folds < 2 or folds > len(items):
-        raise DataError(f"folds must be between 2 and the number of items ({len(items)})")
+        raise InvalidOptionsError(
+            f"folds must be between 2 and the number of labelled items ({len(items)}), not {folds}"
+        )
     train_params = params or (active.model.params if active.model else TrainingParams())
     assignment = _stratified_folds(truth, folds, seed)
     offsets = _rule_offsets(active, all_items, keep) if residual and len(active.rules) else None

@@ -367,6 +367,11 @@ def _dual_cd(
     return w, epoch
 
 
+def teaches(label: Any) -> bool:
+    """Whether a record with this ``label`` is a training example (undetermined ones are not)."""
+    return label is not None and str(label).strip().lower() not in ("", "undetermined")
+
+
 def train_on_records(
     records: Iterable[Mapping[str, Any]], params: TrainingParams | None = None, **overrides: Any
 ) -> TextModel:
@@ -375,7 +380,7 @@ def train_on_records(
     labels: list[str] = []
     for record in records:
         label = record.get("label")
-        if label is None or str(label).strip().lower() in ("", "undetermined"):
+        if not teaches(label):
             continue
         texts.append((str(record.get("title") or ""), _opt_str(record.get("description"))))
         labels.append(str(label))
