@@ -72,6 +72,19 @@ def test_csv_long_format() -> None:
     assert sum(float(r["effort_share"]) for r in total) == pytest.approx(1.0, abs=1e-3)
 
 
+def test_hostile_team_names_neither_run_in_a_spreadsheet_nor_forge_table_rows() -> None:
+    names = ['=HYPERLINK("http://x","y")', "Ops\nEvil   99   100%", "\x1b[2JBlue", "-Minus"]
+    items = [scored(f"K{n}", IN, 1.0, team=name) for n, name in enumerate(names)]
+    report = build_report(items, by=["team"])
+    rows = list(csv.DictReader(io.StringIO(render(report, "csv"))))
+    values = {r["value"] for r in rows if r["dimension"] == "team"}
+    assert values == {"'" + names[0], "Ops\nEvil   99   100%", "\x1b[2JBlue", "'-Minus"}
+    table = render(report, "table")
+    assert "\x1b" not in table
+    assert "Ops\\x0aEvil" in table  # one row, the newline shown, not obeyed
+    assert not any(line.startswith("Evil") for line in table.splitlines())
+
+
 def test_unknown_format() -> None:
     with pytest.raises(InvalidOptionsError, match="unknown report format"):
         render(sample(), "pdf")

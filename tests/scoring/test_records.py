@@ -108,7 +108,7 @@ def test_input_files_are_utf8_with_an_optional_bom_and_errors_name_the_line(
 def test_unknown_kind_is_kept_in_extra() -> None:
     item = record_to_item({"title": "x", "kind": "epic"})
     assert item.kind is Kind.TASK
-    assert item.extra["kind_raw"] == "epic"
+    assert item.extra["kind_input"] == "epic"
 
 
 def test_missing_title_names_the_line(tmp_path: Path) -> None:

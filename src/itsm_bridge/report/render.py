@@ -14,6 +14,19 @@ from itsm_bridge.schema import Label
 __all__ = ["FORMATS", "render", "render_csv", "render_json", "render_table"]
 
 _SHORT = {Label.BUSINESS.value: "business", Label.INWARD.value: "inward", "undetermined": "undet."}
+# Control characters in a team or service name (a newline, an ANSI escape) would forge rows or
+# repaint the terminal: the table shows them escaped.
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(32), *range(127, 160)]}
+# A spreadsheet runs a cell that starts like a formula: the pivot-ready CSV quotes such text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _shown(text: str) -> str:
+    return text.translate(_CONTROLS)
+
+
+def _cell(text: str) -> str:
+    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def _pct(value: float | None) -> str:
@@ -55,7 +68,8 @@ def _headline(report: Report) -> list[str]:
 
 
 def _table(groups: list[Group], dimension: str) -> list[str]:
-    width = max([len(dimension), *(len(g.value) for g in groups)])
+    values = [_shown(g.value) for g in groups]
+    width = max([len(dimension), *(len(v) for v in values)])
     width = min(width, 40)
     header = (
         f"  {dimension:<{width}} {'items':>6} {'hours':>9}  "
@@ -63,10 +77,10 @@ def _table(groups: list[Group], dimension: str) -> list[str]:
         + f"  {'ratio':>6} {'95% CI':>13}"
     )
     lines = [header, "  " + "-" * (len(header) - 2)]
-    for g in groups:
+    for g, value in zip(groups, values):
         cells = "  ".join(f"{_pct(g.shares[label].effort_share):>8}" for label in LABELS)
         lines.append(
-            f"  {g.value[:width]:<{width}} {g.count:>6} {g.hours:>9,.1f}  {cells}"
+            f"  {value[:width]:<{width}} {g.count:>6} {g.hours:>9,.1f}  {cells}"
             f"  {_pct(g.business_ratio):>6} {_ci(g.business_ratio_ci):>13}"
         )
     return lines
@@ -91,7 +105,7 @@ def render_table(report: Report) -> str:
         lines += ["", title]
         for row in rows:
             lines.append(
-                f"  {str(row[key])[:40]:<40} {row['hours']:>9,.1f} h  "
+                f"  {_shown(str(row[key]))[:40]:<40} {row['hours']:>9,.1f} h  "
                 f"{_pct(row['share_of_inward_effort'])} of inward effort  ({row['items']} items)"
             )
         if not rows:
@@ -131,7 +145,7 @@ def render_csv(report: Report) -> str:
             writer.writerow(
                 [
                     g.dimension,
-                    g.value,
+                    _cell(g.value),
                     label,
                     s.count,
                     f"{s.hours:.2f}",

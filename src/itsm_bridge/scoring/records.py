@@ -122,7 +122,7 @@ def record_to_item(record: Mapping[str, Any], *, position: int | None = None) ->
         kind = Kind(str(kind_raw).strip().lower()) if kind_raw else Kind.TASK
     except ValueError:
         kind = Kind.TASK
-        extra["kind_raw"] = kind_raw
+        extra["kind_input"] = kind_raw
     status_raw = record.get("status")
     status = _STATUS_ALIASES.get(str(status_raw).strip().lower(), Status.NEW)
     if status_raw and str(status_raw).strip().lower() not in _STATUS_ALIASES:
