@@ -7,9 +7,10 @@ halves it. The stdlib is the fallback so the core keeps its four dependencies.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-__all__ = ["HAVE_ORJSON", "dumps", "loads"]
+__all__ = ["HAVE_ORJSON", "dumps", "loads", "loads_exact"]
 
 from types import ModuleType
 
@@ -41,6 +42,22 @@ def loads(data: bytes | str) -> Any:
         raise ValueError("nesting depth limit exceeded") from None
 
 
+# orjson reads an integer beyond 64 bits as a float (2**64 -> 1.8446744073709552e+19): a line
+# with a run of 19 digits or more is read by the stdlib, which keeps every integer exact.
+_LONG_DIGITS = re.compile(r"\d{19}")
+
+
+def loads_exact(text: str) -> Any:
+    """:func:`loads` for text that must come back exactly (a user's input lines, kept as they
+    were): integers of any size stay integers."""
+    if _orjson is not None and _LONG_DIGITS.search(text) is None:
+        return loads(text)
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nesting depth limit exceeded") from None
+
+
 def _default(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
@@ -53,8 +70,13 @@ def dumps(value: Any, *, sort_keys: bool = False) -> str:
     """Compact JSON text (UTF-8, no ASCII escaping)."""
     if _orjson is not None:
         option = _orjson.OPT_SORT_KEYS if sort_keys else 0
-        encoded: bytes = _orjson.dumps(value, default=_default, option=option)
-        return encoded.decode()
+        try:
+            encoded: bytes = _orjson.dumps(value, default=_default, option=option)
+            return encoded.decode()
+        except _orjson.JSONEncodeError as exc:
+            if "64-bit" not in str(exc):
+                raise
+            # An integer beyond 64 bits (read by loads_exact): the stdlib writes it exactly.
     return json.dumps(
         value, default=_default, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys
     )

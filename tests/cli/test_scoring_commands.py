@@ -64,6 +64,18 @@ def test_evaluate_reports_accuracy_and_macro_f1(
     assert "macro-F1" in capsys.readouterr().out
 
 
+def test_score_keeps_integers_beyond_64_bits_exactly(tmp_path: Path) -> None:
+    # "Every input line is kept as it was": orjson alone would turn 2**64 into 1.8446744e+19.
+    given = tmp_path / "big.jsonl"
+    line = {"title": "Renew the certificate", "n": 2**64, "m": -(2**63) - 1, "k": 2**64 - 1}
+    given.write_text(json.dumps(line) + "\n")
+    out = tmp_path / "scored.jsonl"
+    assert cli.main(["score", str(given), "--out", str(out)]) == 0
+    kept = json.loads(out.read_text())
+    assert {k: kept[k] for k in line} == line
+    assert '"n":18446744073709551616' in out.read_text().replace(" ", "")
+
+
 @pytest.mark.parametrize("folds", ["0", "1", "-2", "x"])
 def test_evaluate_refuses_fewer_than_two_folds_as_a_usage_error(
     labelled: Path, folds: str, capsys: pytest.CaptureFixture[str]

@@ -76,7 +76,7 @@ def read_records(path: str | Path) -> Iterator[dict[str, Any]]:
             if not line.strip():
                 continue
             try:
-                record = _json.loads(line)
+                record = _json.loads_exact(line)
             except ValueError as exc:
                 raise DataError(f"{where}: not valid JSON: {exc}", record=where) from None
             if not isinstance(record, dict):
