@@ -116,6 +116,9 @@ def test_missing_title_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no title") as info:
         list(records_to_items(read_records(path)))
     assert "in.jsonl:2" in str(info.value)  # the file and the line, not the record's index
+    path = write_jsonl(tmp_path / "in.jsonl", [{"title": 123}])
+    with pytest.raises(DataError, match="has a title of type int: a text title is"):
+        list(records_to_items(read_records(path)))
 
 
 def test_broken_json_names_file_and_line(tmp_path: Path) -> None:

@@ -115,7 +115,8 @@ def record_to_item(record: Mapping[str, Any], *, position: int | None = None) ->
     where = location(record, position)
     title = record.get("title")
     if not isinstance(title, str):
-        raise DataError("record has no title (the one required field)", record=where)
+        problem = "has no title" if title is None else f"has a title of type {type(title).__name__}"
+        raise DataError(f"record {problem}: a text title is the one required field", record=where)
     extra = dict(record.get("extra") or {}) if isinstance(record.get("extra"), Mapping) else {}
     kind_raw = record.get("kind")
     try:
