@@ -151,7 +151,9 @@ class Scan:
         self.hi = hi
         self.served = 0  # the largest page the server returned (it may cap `page_size`)
         # Data Center's evidence (see `absorb`): a query whose total rose (a record entered a
-        # window closed in the past), and records the totals promised that no page delivered.
+        # window closed in the past) or was passed (more distinct records than it counted, so
+        # the offsets stop short of the end), and records the totals promised that no page
+        # delivered. Either sends the pull to the id census.
         self.rose = False
         self.shortfall = 0
         self.answered = 0.0  # monotonic instant its latest answer arrived
@@ -264,6 +266,10 @@ class Scan:
             add = rng.ids.add
             for record in records:
                 add(id_key(str(record.get("id"))))
+            if len(rng.ids) > rng.baseline:
+                # More distinct records than the query counted: the total understates, and the
+                # offset paging it steers would stop before the last records.
+                self.rose = True
         rng.read += len(raw)
         if len(raw) < rng.probe or not rng.probe:  # a full small page says nothing of the cap
             self.served = max(self.served, len(raw))
