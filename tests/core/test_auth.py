@@ -254,6 +254,36 @@ def test_refused_refresh_token_grant_is_an_authentication_error(
         _transport(fake_time, auth).get(API)
 
 
+def test_a_refused_grant_is_not_posted_again_by_every_thread(
+    mock: Any, fake_time: FakeTime
+) -> None:
+    # Identity providers lock an account after a few failed logins: a connector's parallel
+    # first requests (and the next minutes of a long-lived process) must not each try again.
+    mock.post(TOKEN_URL, status=401, json={"error": "invalid_client"})
+    auth = OAuth2(
+        TOKEN_URL, client_id="cid", client_secret="wrong-secret", grant="client_credentials",
+        clock=fake_time.time,
+    )  # fmt: skip
+    failures: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            _transport(fake_time, auth).get(API)
+        except AuthenticationError as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(failures) == 4
+    assert len(_token_calls(mock)) == 1
+    fake_time.advance(301)  # later, the grant is tried again (the secret may have been fixed)
+    attempt()
+    assert len(_token_calls(mock)) == 2
+
+
 def test_token_endpoint_outage_is_retried_by_the_transport(mock: Any, fake_time: FakeTime) -> None:
     mock.post(TOKEN_URL, status=503, body="maintenance")
     mock.post(TOKEN_URL, json=_token("acc-1"))

@@ -98,6 +98,8 @@ class OAuth2Token:
 
 Grant = Literal["client_credentials", "password", "refresh_token"]
 
+_REFUSED_FOR_S = 300.0  # how long a refused grant answers for itself (see OAuth2._refused)
+
 
 class OAuth2(AuthBase):
     """OAuth 2.0 with the client-credentials, password or refresh-token grant.
@@ -152,6 +154,10 @@ class OAuth2(AuthBase):
         self._lock = threading.Lock()
         self._token: OAuth2Token | None = None
         self._stale: OAuth2Token | None = None
+        # A refused grant, and when: threads waiting on the lock (and requests within the next
+        # minutes) get the same error instead of posting the same wrong secret again, since
+        # identity providers lock an account after a few failed logins.
+        self._refused: tuple[float, AuthenticationError] | None = None
         for secret in (client_secret, password, refresh_token):
             register_secret(secret)
 
@@ -192,7 +198,14 @@ class OAuth2(AuthBase):
             if token is None or (
                 token.expires_at is not None and token.expires_at - self._margin <= self._clock()
             ):
-                token = self._renew(refreshing=token is not None or self._stale is not None)
+                if self._refused is not None and self._clock() < self._refused[0]:
+                    raise self._refused[1]
+                try:
+                    token = self._renew(refreshing=token is not None or self._stale is not None)
+                except AuthenticationError as exc:
+                    self._refused = (self._clock() + _REFUSED_FOR_S, exc)
+                    raise
+                self._refused = None
                 self._token = token
                 self._stale = None
             return token
