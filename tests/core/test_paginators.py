@@ -368,12 +368,16 @@ def test_fetch_pages_loop(fake_time: FakeTime) -> None:
         # an error object answered with status 200 is not an empty, final page
         ({"errorMessages": ["try later"], "errors": {}}, "keys: errorMessages, errors"),
         ([], "the answer is list"),
+        (None, "got an empty body"),  # status 200 and nothing in it
     ],
 )
 def test_fetch_pages_refuses_a_non_list(fake_time: FakeTime, body: object, found: str) -> None:
     base = "https://acme.example.test"
     with responses.RequestsMock() as mock:
-        mock.get(f"{base}/api/items", json=body)
+        if body is None:
+            mock.get(f"{base}/api/items", body=b"", content_type="application/json")
+        else:
+            mock.get(f"{base}/api/items", json=body)
         t = Transport(base, sleep=fake_time.sleep, clock=fake_time.monotonic)
         with pytest.raises(ResponseFormatError, match="expected a list at 'result'") as caught:
             list(

@@ -67,6 +67,8 @@ def shape_of(body: Any, found: Any) -> str:
     if isinstance(body, Mapping):
         keys = [str(k) for k in list(body)[:8]]
         return f"nothing (the answer's keys: {', '.join(keys) or 'none'})"
+    if body is None:
+        return "an empty body"
     return f"nothing (the answer is {type(body).__name__})"
 
 

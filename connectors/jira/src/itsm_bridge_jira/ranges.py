@@ -245,6 +245,7 @@ class Scan:
         if not isinstance(raw, list):  # missing too: an error object answered with status 200
             raise ResponseFormatError(
                 f"expected a list at 'issues', got {shape_of(response.data, raw)}",
+                source=self.transport.source,
                 context=RequestContext(
                     connector=self.transport.connector,
                     endpoint="search",
