@@ -401,6 +401,46 @@ def test_sigterm_mid_pull_leaves_the_target_untouched_and_exits_143(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]
 
 
+def test_sigterm_mid_sync_config_ends_every_source_promptly(plugin: Path, tmp_path: Path) -> None:
+    """Every source syncs in a worker thread: SIGTERM must end them all after the page each is
+    storing (runs 'interrupted', exit 143), not once every source has finished."""
+    import os
+    import signal
+    import time
+
+    one, app_one = fake.serve(fake.make_records(600), faults=FaultPlan(latency=0.05))
+    two, app_two = fake.serve(fake.make_records(600), faults=FaultPlan(latency=0.05))
+    env = {
+        "PYTHONPATH": f"{plugin}:{Path(fake.__file__).parent}",
+        "PATH": "/usr/bin:/bin",
+        "FAKE_PASSWORD": fake.PASSWORD,
+    }
+    with one, two:
+        config = write_config(tmp_path / "itsm.toml", ("alpha", one.url), ("beta", two.url))
+        args = ["sync", "--config", str(config), "--no-progress"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "itsm_bridge", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while app_one.pages_served + app_two.pages_served < 6 and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        served = app_one.pages_served + app_two.pages_served
+    assert proc.returncode == 143, err
+    assert served < 2 * 2 * 600 // 20 // 2  # far from every page of both sources
+    with Store(tmp_path / "synced.db") as store:
+        assert {r.source: r.status for r in store.runs()} == {
+            "alpha": "interrupted",
+            "beta": "interrupted",
+        }
+
+
 def test_an_output_file_keeps_its_mode_and_a_new_one_gets_the_umask(
     server: Server, tmp_path: Path
 ) -> None:

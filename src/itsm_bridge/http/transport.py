@@ -256,6 +256,24 @@ class Transport:
         self._local.session = self.session
         self._sessions: list[requests.Session] = [self.session]
         self._sessions_lock = threading.Lock()
+        self._stop: threading.Event | None = None
+
+    def stop_on(self, event: threading.Event | None) -> None:
+        """End the transport's waits (retry backoff, a connector's :meth:`pause`) as soon as
+        ``event`` is set, by raising ``KeyboardInterrupt`` where the wait was: a run in a worker
+        thread then unwinds as it would on Ctrl-C (``None`` undoes it)."""
+        self._stop = event
+
+    def pause(self, seconds: float, *, sleep: Callable[[float], None] | None = None) -> None:
+        """Wait ``seconds`` (with ``sleep``, else the transport's own), unless asked to stop."""
+        stop = self._stop
+        if stop is not None and sleep is None and self._sleep is time.sleep:
+            if stop.wait(seconds):
+                raise KeyboardInterrupt("asked to stop")
+            return
+        (sleep or self._sleep)(seconds)
+        if stop is not None and stop.is_set():
+            raise KeyboardInterrupt("asked to stop")
 
     def __repr__(self) -> str:
         return f"Transport({redact_url(self.base_url)!r}, connector={self.connector!r})"
@@ -347,7 +365,7 @@ class Transport:
             retry=retry_if_exception_type(_Retryable),
             wait=wait,
             stop=stop,
-            sleep=self._sleep,
+            sleep=self.pause,
             reraise=True,
             before_sleep=self._before_sleep,
         )

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -334,6 +335,9 @@ def sync_sources(
             parse_since(src.since)
     owned = not isinstance(store, Store)
     db = store if isinstance(store, Store) else Store(store or config.store_path)
+    # Set when this thread is interrupted (Ctrl-C, or the CLI's SIGTERM): the sources' runs end
+    # after the page they are storing, instead of the pool waiting for every one to finish.
+    stop = threading.Event()
     try:
         with ThreadPoolExecutor(max_workers=len(connectors), thread_name_prefix="sync") as pool:
             futures = [
@@ -346,10 +350,15 @@ def sync_sources(
                     progress=progress,
                     since=src.since,
                     full=full,
+                    stop=stop,
                 )
                 for src, conn in zip(chosen, connectors)
             ]
-            return [_result(f, src, conn) for f, src, conn in zip(futures, chosen, connectors)]
+            try:
+                return [_result(f, src, conn) for f, src, conn in zip(futures, chosen, connectors)]
+            except BaseException:
+                stop.set()
+                raise
     finally:
         for conn in connectors:
             conn.close()

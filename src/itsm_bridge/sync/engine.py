@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -70,10 +71,13 @@ def run_sync(
     progress: ProgressCallback | None = None,
     since: datetime | str | None = None,
     full: bool = False,
+    stop: threading.Event | None = None,
 ) -> SyncResult:
     """Like :func:`sync`, but a failure is returned in the report (``.exception``), not raised.
 
-    Used where several sources run side by side and each needs its own report.
+    Used where several sources run side by side and each needs its own report. Setting ``stop``
+    (from the thread that caught a signal) ends the run after the page it is storing, or at
+    once where it waits: it is recorded as ``interrupted`` and raises ``KeyboardInterrupt``.
     """
     owned = not isinstance(store, Store)
     db = Store(store) if not isinstance(store, Store) else store
@@ -90,11 +94,15 @@ def run_sync(
             census=census,
         )
         log.info("sync of %s started (run %d): %s", conn.source, run_id, [k.value for k in wanted])
+        if stop is not None:
+            conn.transport.stop_on(stop)
         try:
             if full:  # within the run: a live run of this source was refused above
                 db.reset_cursors(conn.source, wanted)
             for kind in wanted:
-                _sync_kind(conn, db, kind, result, bound, progress, wanted if kinds is None else ())
+                _stop_if_asked(stop)
+                every = wanted if kinds is None else ()
+                _sync_kind(conn, db, kind, result, bound, progress, every, stop)
                 if census and result.kinds[kind.value].unavailable is None:
                     _census(conn, db, kind, result)
             result.status = "ok"
@@ -105,6 +113,8 @@ def run_sync(
             result.exception = exc
             log.error("sync of %s failed: %s", conn.source, exc)
         finally:
+            if stop is not None:
+                conn.transport.stop_on(None)
             _add_connector_counters(result, before, conn.report())
             result.finished_at = datetime.now(UTC)
             report = result.as_dict()
@@ -132,6 +142,7 @@ def _sync_kind(
     since: datetime | None,
     progress: ProgressCallback | None,
     every: Sequence[Kind],
+    stop: threading.Event | None = None,
 ) -> None:
     """``every``: the kinds of a sync of every kind (none named), where a kind the instance
     does not have is skipped (see :meth:`Connector.unless_unavailable`); else empty."""
@@ -170,6 +181,7 @@ def _sync_kind(
             stats.cursor_to = _watermark(page.cursor)
         if page.final:
             stats.complete = True
+        _stop_if_asked(stop)  # the page and its cursor are stored: a clean place to end
         if progress is not None:
             progress(
                 SyncProgress(
@@ -198,6 +210,11 @@ def _sync_kind(
                 conn.source, kind.value, stats.pages, stats.records, stats.quarantined, done=True
             )
         )
+
+
+def _stop_if_asked(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise KeyboardInterrupt("asked to stop; the next run resumes after the last stored page")
 
 
 def _census(conn: Connector, db: Store, kind: Kind, result: SyncResult) -> None:

@@ -21,8 +21,7 @@ so a pull of a million issues stays in flat memory.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -50,7 +49,9 @@ ISSUE_BUDGET = 6000
 # The first page of a window is read alone (it decides how the window is cut): a small one costs
 # the server and the client less before the parallel pages start.
 FIRST_PAGE = 200
-_sleep = time.sleep  # waits for the server clock to pass a window's end (patchable in tests)
+# Waits for the server clock to pass a window's end (patchable in tests); through the
+# transport, so that a sync asked to stop does not sit out the wait.
+_sleep: Callable[[float], None] | None = None
 
 
 @dataclass
@@ -253,7 +254,7 @@ class KindPull:
             if number == 0 and self.paged_until is not None:
                 wait = self.paged_until + self.lag - conn.server_now(site)
                 if wait > timedelta(0):
-                    _sleep(wait.total_seconds())
+                    conn.transport.pause(wait.total_seconds(), sleep=_sleep)
             upper = conn.server_now(site) - self.lag
             if upper <= hi:
                 break
