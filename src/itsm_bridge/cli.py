@@ -24,12 +24,15 @@ import re
 import signal
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from itsm_bridge import __version__
 from itsm_bridge.connector import Reject, available_connectors, connect
 from itsm_bridge.errors import ConfigurationError, DataError, ItsmBridgeError, StoreError
 from itsm_bridge.schema import Kind, ScoredItem, WorkItem, schema_json
+
+if TYPE_CHECKING:
+    from itsm_bridge.sync.result import SyncResult
 
 __all__ = ["EXIT_CODES", "build_parser", "main"]
 
@@ -43,7 +46,8 @@ EXIT_CODES = {
     4: "source unreachable or failing after retries",
     5: "bad data (including records quarantined by a sync)",
     6: "store error",
-    130: "interrupted",
+    130: "interrupted (Ctrl-C)",
+    143: "terminated (SIGTERM: a scheduler's timeout, docker stop)",
 }
 LOG_ENV = "ITSM_BRIDGE_LOG_LEVEL"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -263,18 +267,18 @@ def cmd_sync(args: argparse.Namespace, out: _Out) -> int:
         )
     for result in results:
         out.note(result.summary())
-    code = _combined_exit(r.exit_code for r in results)
+    code = _combined_exit(results)
     out.json({"store": str(store_path), "exit_code": code, "runs": [r.as_dict() for r in results]})
     return code
 
 
-def _combined_exit(codes: Iterable[int]) -> int:
-    """The first failure's code (by source order); else 5 when any met bad data; else 0."""
-    codes = list(codes)
-    failures = [c for c in codes if c not in (0, 5)]
-    if failures:
-        return failures[0]
-    return 5 if 5 in codes else 0
+def _combined_exit(results: Sequence[SyncResult]) -> int:
+    """The code of the first source (in config order) whose run failed, whatever the code (an
+    HTML page is a failure with code 5); else 5 when any run quarantined records; else 0."""
+    for result in results:
+        if result.status != "ok":
+            return result.exit_code
+    return 5 if any(r.exit_code == 5 for r in results) else 0
 
 
 def _scorer_from_args(args: argparse.Namespace) -> Any:

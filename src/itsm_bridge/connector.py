@@ -302,6 +302,10 @@ def parse_kinds(kinds: Iterable[str | Kind] | None, supported: Sequence[Kind]) -
             raise ConfigurationError(f"this connector cannot pull {kind.value!r}; it has: {names}")
         if kind not in result:
             result.append(kind)
+    if not result:
+        # An empty list is most likely a filter that came out empty: pulling nothing, with
+        # status ok, would hide it. None asks for every kind.
+        raise ConfigurationError("no kinds given: name at least one, or pass None for every kind")
     return result
 
 

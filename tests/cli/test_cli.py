@@ -295,6 +295,31 @@ def test_sync_config_one_failing_source_does_not_stop_the_others(
     assert runs["dead"]["error_type"] == "SourceConnectionError"
 
 
+def test_sync_config_exits_with_the_first_failed_sources_code_in_config_order() -> None:
+    from datetime import UTC, datetime
+
+    import itsm_bridge as ib
+    from itsm_bridge.sync import SyncResult
+    from itsm_bridge.sync.result import KindReport
+
+    def run(name: str, error: Exception | None = None, quarantined: int = 0) -> SyncResult:
+        result = SyncResult(name, "fake", 1, datetime.now(UTC))
+        result.status = "ok"
+        if error is not None:
+            result.fail(error)
+        if quarantined:
+            result.kinds["incident"] = KindReport("incident", quarantined=1)
+        return result
+
+    html = ib.ResponseFormatError("expected JSON but got text/html")
+    refused = ib.AuthenticationError("authentication failed (401)")
+    # A failed run with code 5 (an HTML page) is a failure like any other: first in order wins.
+    assert cli._combined_exit([run("a", html), run("b", refused), run("c")]) == 5
+    assert cli._combined_exit([run("a", quarantined=1), run("b", refused)]) == 3
+    assert cli._combined_exit([run("a", quarantined=1), run("b")]) == 5
+    assert cli._combined_exit([run("a"), run("b")]) == 0
+
+
 def test_sync_config_refuses_literal_secrets_and_unknown_keys(
     plugin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -125,6 +125,10 @@ def test_parse_kinds() -> None:
     # One kind alone, as a string or a Kind (both are str: never read letter by letter).
     assert parse_kinds("incident", supported) == [ib.Kind.INCIDENT]
     assert parse_kinds(ib.Kind.PROJECT, supported) == [ib.Kind.PROJECT]
+    # An empty list (a filter that came out empty) would pull nothing and report ok.
+    for empty in ([], ()):
+        with pytest.raises(ib.ConfigurationError, match="no kinds given"):
+            parse_kinds(empty, supported)
 
 
 def test_parse_since() -> None:

@@ -267,6 +267,8 @@ def test_a_killed_run_is_marked_and_does_not_block(platform: Platform, tmp_path:
     server, _ = platform
     db = tmp_path / "s.db"
     run_id = _running_row(db, 999999999)
+    with Store(db) as store:  # shown as what it is before any sync of the source has run
+        assert [(r.id, r.status) for r in store.runs()] == [(run_id, "killed")]
     with fake.connect(server.url) as conn:
         sync(conn, db)
     with Store(db) as store:

@@ -111,7 +111,10 @@ def run_sync(
                 exc.named(conn.source)
             result.fail(exc)
             result.exception = exc
-            log.error("sync of %s failed: %s", conn.source, exc)
+            if isinstance(exc, KeyboardInterrupt):
+                log.warning("sync of %s interrupted: %s", conn.source, exc or "Ctrl-C or SIGTERM")
+            else:
+                log.error("sync of %s failed: %s", conn.source, exc)
         finally:
             if stop is not None:
                 conn.transport.stop_on(None)

@@ -304,7 +304,8 @@ class Store:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
-            log.info("store %s migrated to schema version %d", db, step.version)
+            file = db.execute("PRAGMA database_list").fetchone()[2]
+            log.info("store %s migrated to schema version %d", file, step.version)
 
     @property
     def schema_version(self) -> int:
@@ -539,16 +540,13 @@ class Store:
                 " WHERE source = ? AND status = 'running' AND host = ?",
                 (source, host),
             ).fetchall():
-                if run_pid == pid:
-                    with _LIVE_RUNS_LOCK:
-                        live = (self._identity, run_id) in _LIVE_RUNS
-                    if live:
+                if self._run_live(run_id, run_pid, run_start):
+                    if run_pid == pid:
                         raise StoreError(
                             f"another sync of source {source!r} is running in this process "
                             f"(run {run_id}) on this store; wait for it to finish",
                             source=source,
                         )
-                elif run_pid is not None and _run_alive(int(run_pid), run_start):
                     raise StoreError(
                         f"another sync of source {source!r} is running (pid {run_pid}, run "
                         f"{run_id}) on this store; wait for it or stop it",
@@ -584,10 +582,21 @@ class Store:
             with _LIVE_RUNS_LOCK:
                 _LIVE_RUNS.discard((self._identity, run_id))
 
+    def _run_live(self, run_id: int, pid: int | None, started_at: str | None) -> bool:
+        """Whether a run left 'running' on this host is still going (see :func:`_run_alive`)."""
+        if pid is None:
+            return False
+        if pid == os.getpid():
+            with _LIVE_RUNS_LOCK:
+                return (self._identity, run_id) in _LIVE_RUNS
+        return _run_alive(int(pid), started_at)
+
     def runs(self, source: str | None = None, limit: int = 20) -> list[RunRecord]:
-        """The most recent runs, newest first."""
+        """The most recent runs, newest first. A run still marked running whose process on this
+        host is gone is shown as ``killed`` (the next run of its source records it so)."""
         query = (
-            "SELECT id, source, connector, started_at, finished_at, status, report, error FROM runs"
+            "SELECT id, source, connector, started_at, finished_at, status, report, error,"
+            " pid, host FROM runs"
         )
         args: tuple[Any, ...] = ()
         if source is not None:
@@ -596,10 +605,15 @@ class Store:
         query += " ORDER BY id DESC LIMIT ?"
         with self._lock:
             rows = self._db.execute(query, (*args, limit)).fetchall()
-        return [
-            RunRecord(r[0], r[1], r[2], r[3], r[4], r[5], _json.loads(r[6]) if r[6] else None, r[7])
-            for r in rows
-        ]
+        here = socket.gethostname()
+        records = []
+        for r in rows:
+            status = r[5]
+            if status == "running" and r[9] == here and not self._run_live(r[0], r[8], r[3]):
+                status = "killed"
+            report = _json.loads(r[6]) if r[6] else None
+            records.append(RunRecord(r[0], r[1], r[2], r[3], r[4], status, report, r[7]))
+        return records
 
     # -- census ----------------------------------------------------------------------------------
 
