@@ -15,9 +15,18 @@ from typing import TextIO
 
 from itsm_bridge.sync.result import SyncProgress
 
-__all__ = ["ProgressBar"]
+__all__ = ["ProgressBar", "make_room"]
 
 _WIDTH = 24
+_active: ProgressBar | None = None  # the bar on screen, which a log line must not run into
+
+
+def make_room() -> None:
+    """Erase the bar on screen, if any, before a log line is written: the line then stands on
+    its own and the bar is drawn again below it at the next update."""
+    bar = _active
+    if bar is not None:
+        bar.clear()
 
 
 @dataclass
@@ -74,14 +83,31 @@ class ProgressBar:
             self._render(force=True)
 
     def close(self) -> None:
+        global _active
         with self._lock:
             self._render(force=True)
             if self.enabled and self._drawn:
                 self.stream.write("\n")
                 self.stream.flush()
             self._drawn = 0
+            if _active is self:
+                _active = None
+
+    def clear(self) -> None:
+        """Erase the lines drawn so far; the next update draws them again."""
+        with self._lock:
+            if not self.enabled or not self._drawn:
+                return
+            back = f"\x1b[{self._drawn - 1}F" if self._drawn > 1 else "\r"
+            self.stream.write(back + "\x1b[0J")  # to the first line, then clear to the end
+            self.stream.flush()
+            self._drawn = 0
+            self._last = 0.0
 
     def __enter__(self) -> ProgressBar:
+        global _active
+        if self.enabled:
+            _active = self
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -853,7 +853,10 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever ``sys.stderr`` is now, not the one when it was made."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        from itsm_bridge._progress import make_room
+
         self.stream = sys.stderr
+        make_room()  # a progress bar on screen is erased first, not run into
         super().emit(record)
 
 

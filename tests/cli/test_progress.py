@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import io
+import logging
+import sys
 
+import pytest
+
+from itsm_bridge import cli
 from itsm_bridge._progress import ProgressBar
 from itsm_bridge.sync import SyncProgress
 
@@ -40,3 +45,27 @@ def test_silent_when_not_a_terminal() -> None:
     bar.close()
     assert out.getvalue() == ""
     assert not bar.enabled
+
+
+def test_a_log_line_erases_the_bar_instead_of_running_into_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = Terminal()
+    monkeypatch.setattr(sys, "stderr", out)
+    restore = cli._configure_logging("INFO")
+    try:
+        with ProgressBar(out, interval=0) as bar:
+            bar(SyncProgress("snow", "incident", 1, 50, 0))
+            bar(SyncProgress("jira", "task", 1, 30, 0))
+            logging.getLogger("itsm_bridge.sync").info("pulling snow problem")
+            bar(SyncProgress("snow", "problem", 2, 60, 0))
+    finally:
+        restore()
+    before, _, after = out.getvalue().partition("pulling snow problem")
+    # The two lines drawn, then back to the first and erased to the end of the screen; the log
+    # line starts at column 1 (its timestamp), and the bar is drawn again below it.
+    drawn, erased, logged = before.rpartition("\x1b[1F\x1b[0J")
+    assert "jira" in drawn
+    assert erased
+    assert logged.startswith(("19", "20"))
+    assert after.startswith("\n\x1b[2Ksnow")
