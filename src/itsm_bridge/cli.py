@@ -836,15 +836,18 @@ def _configure_logging(level: str | None) -> Callable[[], None]:
     if not isinstance(numeric, int):
         raise ConfigurationError(f"{LOG_ENV}={chosen!r} is not a log level")
     logger = logging.getLogger("itsm_bridge")
-    previous = logger.level
+    previous, propagated = logger.level, logger.propagate
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(numeric)
+    # The command's lines go to stderr once: a host program's own root handlers would repeat them.
+    logger.propagate = False
 
     def restore() -> None:
         logger.removeHandler(handler)
         logger.setLevel(previous)
+        logger.propagate = propagated
 
     return restore
 

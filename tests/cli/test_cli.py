@@ -382,10 +382,34 @@ def test_main_leaves_logging_as_it_found_it(plugin: Path) -> None:
     import logging
 
     logger = logging.getLogger("itsm_bridge")
-    before = (logger.level, list(logger.handlers))
+    before = (logger.level, list(logger.handlers), logger.propagate)
     assert cli.main(["connectors", "--log-level", "DEBUG"]) == 0
     assert cli.main(["pull", "nope", "--url", "https://x.example", "--out", "x.jsonl"]) == 2
-    assert (logger.level, list(logger.handlers)) == before
+    assert (logger.level, list(logger.handlers), logger.propagate) == before
+
+
+def test_main_inside_a_program_with_root_logging_writes_each_line_once(
+    plugin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    seen: list[str] = []
+
+    class Host(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    host = Host()
+    logging.getLogger().addHandler(host)
+    try:
+        srv, _ = fake.serve(fake.make_records(5))
+        with srv:
+            args = pull_args(srv.url, "--store", str(tmp_path / "s.db"), "--log-level", "INFO")
+            assert cli.main(args) == 0
+    finally:
+        logging.getLogger().removeHandler(host)
+    assert "sync report json" in capsys.readouterr().err  # on stderr, as the CLI promises
+    assert not [m for m in seen if "sync report" in m]  # and not a second time via the host
 
 
 def test_sigterm_mid_pull_leaves_the_target_untouched_and_exits_143(
