@@ -412,6 +412,22 @@ def test_main_inside_a_program_with_root_logging_writes_each_line_once(
     assert not [m for m in seen if "sync report" in m]  # and not a second time via the host
 
 
+def _cli_process(plugin: Path, args: list[str]) -> subprocess.Popen[str]:
+    """``python -m itsm_bridge ARGS`` in a process of its own, with the fake connector installed."""
+    env = {
+        "PYTHONPATH": f"{plugin}:{Path(fake.__file__).parent}",
+        "PATH": "/usr/bin:/bin",
+        "FAKE_PASSWORD": fake.PASSWORD,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "itsm_bridge", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_sigterm_mid_pull_leaves_the_target_untouched_and_exits_143(
     plugin: Path, tmp_path: Path
 ) -> None:
@@ -423,20 +439,8 @@ def test_sigterm_mid_pull_leaves_the_target_untouched_and_exits_143(
     srv, _ = fake.serve(fake.make_records(400), faults=FaultPlan(latency=0.1))
     target = tmp_path / "out.jsonl"
     target.write_text("previous\n")
-    env = {
-        "PYTHONPATH": f"{plugin}:{Path(fake.__file__).parent}",
-        "PATH": "/usr/bin:/bin",
-        "FAKE_PASSWORD": fake.PASSWORD,
-    }
     with srv:
-        args = pull_args(srv.url, "--out", str(target), "--no-progress")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "itsm_bridge", *args],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = _cli_process(plugin, pull_args(srv.url, "--out", str(target), "--no-progress"))
         deadline = time.monotonic() + 60
         while not list(tmp_path.glob(".out.jsonl.*.part")) and time.monotonic() < deadline:
             assert proc.poll() is None, proc.communicate()
@@ -459,21 +463,9 @@ def test_sigterm_mid_sync_config_ends_every_source_promptly(plugin: Path, tmp_pa
 
     one, app_one = fake.serve(fake.make_records(600), faults=FaultPlan(latency=0.05))
     two, app_two = fake.serve(fake.make_records(600), faults=FaultPlan(latency=0.05))
-    env = {
-        "PYTHONPATH": f"{plugin}:{Path(fake.__file__).parent}",
-        "PATH": "/usr/bin:/bin",
-        "FAKE_PASSWORD": fake.PASSWORD,
-    }
     with one, two:
         config = write_config(tmp_path / "itsm.toml", ("alpha", one.url), ("beta", two.url))
-        args = ["sync", "--config", str(config), "--no-progress"]
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "itsm_bridge", *args],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = _cli_process(plugin, ["sync", "--config", str(config), "--no-progress"])
         deadline = time.monotonic() + 60
         while app_one.pages_served + app_two.pages_served < 6 and time.monotonic() < deadline:
             assert proc.poll() is None, proc.communicate()
