@@ -673,10 +673,17 @@ class Store:
         with self._write(f"the {kind_value} census of {source}") as db:
             marked = db.execute(gone, (_now(), source, kind_value)).rowcount
             db.execute(back, (source, kind_value))
-            count = db.execute("SELECT count(*)" + unstored, (source, source)).fetchone()[0]
-            sample = db.execute(
-                "SELECT id" + unstored + " ORDER BY id LIMIT ?", (source, source, _CENSUS_SAMPLE)
-            ).fetchall()
+        try:
+            with self._lock:  # reads: outside the write lock, which other writers wait for
+                count = self._db.execute("SELECT count(*)" + unstored, (source, source)).fetchone()[
+                    0
+                ]
+                sample = self._db.execute(
+                    "SELECT id" + unstored + " ORDER BY id LIMIT ?",
+                    (source, source, _CENSUS_SAMPLE),
+                ).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot compare the {kind_value} census of {source}: {exc}") from None
         with self._lock, contextlib.suppress(sqlite3.Error):
             self._db.execute(f"DROP TABLE IF EXISTS {table}")
         prefix = len(source) + 1
