@@ -456,7 +456,13 @@ class Connector(ABC):
             with self.stats._lock:
                 self.stats.unavailable[kind.value] = exc.message
                 if all(k.value in self.stats.unavailable for k in wanted):
-                    raise
+                    names = ", ".join(k.value for k in wanted)
+                    raise KindUnavailableError(
+                        f"none of the kinds ({names}) exists here: check the base URL; the last "
+                        f"said: {exc.message}",
+                        context=exc.context,
+                        source=self.source,
+                    ) from None
             log.warning(
                 "%s: %s; a pull of every kind goes on without %s",
                 self.source,
