@@ -393,5 +393,5 @@ def test_no_table_of_any_kind_is_an_error_not_an_empty_pull(sandbox: SandboxFact
     tables = ("incident", "change_request", "problem", "sc_req_item", "pm_project",
               "pm_project_task")  # fmt: skip
     box = sandbox(generate_items(Kind.INCIDENT, 5, seed=4), absent_tables=tables)
-    with pytest.raises(ib.KindUnavailableError, match="check the base URL.*pm_project_task"):
+    with pytest.raises(ib.KindUnavailableError, match=r"check the base URL.*pm_project_task"):
         list(connect(box).pull())
