@@ -223,6 +223,12 @@ class PullStats:
         with self._lock:
             self.unknown_codes[what] += 1
 
+    def kind_unavailable(self, kind: Kind, why: str, among: Sequence[Kind]) -> bool:
+        """Note that ``kind`` is not on the instance; whether every kind of ``among`` is not."""
+        with self._lock:
+            self.unavailable[kind.value] = why
+            return all(k.value in self.unavailable for k in among)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "pages": self.pages,
@@ -453,16 +459,14 @@ class Connector(ABC):
         except KindUnavailableError as exc:
             if not first:
                 raise
-            with self.stats._lock:
-                self.stats.unavailable[kind.value] = exc.message
-                if all(k.value in self.stats.unavailable for k in wanted):
-                    names = ", ".join(k.value for k in wanted)
-                    raise KindUnavailableError(
-                        f"none of the kinds ({names}) exists here: check the base URL; the last "
-                        f"said: {exc.message}",
-                        context=exc.context,
-                        source=self.source,
-                    ) from None
+            if self.stats.kind_unavailable(kind, exc.message, wanted):
+                names = ", ".join(k.value for k in wanted)
+                raise KindUnavailableError(
+                    f"none of the kinds ({names}) exists here: check the base URL; the last "
+                    f"said: {exc.message}",
+                    context=exc.context,
+                    source=self.source,
+                ) from None
             log.warning(
                 "%s: %s; a pull of every kind goes on without %s",
                 self.source,

@@ -286,15 +286,15 @@ class ServiceNowConnector(Connector):
         with relaxed_gc():  # pages decode into short-lived containers, free of cycles
             pages = self._pull_pages(kind, cursor, since)
             try:
-                try:
-                    first = next(pages)
-                except StopIteration:
-                    return
-                except ConfigurationError as exc:
-                    missing = self._missing_table(kind, exc)
-                    if missing is None:
-                        raise
-                    raise missing from None
+                first = next(pages, None)  # (a generator that raised is finished already)
+            except ConfigurationError as exc:
+                missing = self._missing_table(kind, exc)
+                if missing is None:
+                    raise
+                raise missing from None
+            if first is None:
+                return
+            try:
                 yield first
                 yield from pages
             finally:

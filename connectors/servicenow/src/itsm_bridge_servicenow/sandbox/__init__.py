@@ -34,7 +34,7 @@ from itsm_bridge.sandbox import (
     generate_company,
 )
 from itsm_bridge_servicenow.sandbox.app import DATA_TABLES, ServiceNowApp
-from itsm_bridge_servicenow.sandbox.render import Renderer, sys_id_for
+from itsm_bridge_servicenow.sandbox.render import KIND_TABLE, Renderer, sys_id_for
 from itsm_bridge_servicenow.sandbox.schema import (
     LEGACY_CHANGE_STATES,
     LEGACY_PROBLEM_STATES,
@@ -97,7 +97,7 @@ class ServiceNowSandbox(ServedSandbox):
         # Management): no rows, no dictionary entries, "Invalid table" from the Table API.
         self.absent_tables = frozenset(absent_tables)
         if self.absent_tables:
-            items = [i for i in items if self.renderer.row(i)[0] not in self.absent_tables]
+            items = [i for i in items if KIND_TABLE[i.kind] not in self.absent_tables]
         self.store = MutableStore(items, faults=faults, seed=seed)
         self._where: dict[str, tuple[str, str]] = {}  # number -> (sys_id, table)
         self._load(items, state_models or {}, custom_fields or {})
